@@ -1,0 +1,1 @@
+"""Subcommands of the lpu command line, one module each."""
