@@ -1,0 +1,124 @@
+"""A programmatic assembler: place instructions at absolute cycles, get a Program.
+
+The compiler and the tests schedule work cycle by cycle; the builder turns that into per-queue
+words (inserting nops for idle gaps), data segments and lane maps, and checks each queue issues
+at most one instruction per cycle.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lpu.errors import LpuError
+from lpu.isa.chips import Chip, get_chip
+from lpu.isa.encoding import encode, f32_bits
+from lpu.isa.program import Program, Segment, tensor_to_words, words_for
+from lpu.isa.table import BY_MNEMONIC, DTYPES
+
+
+def stream(text: str | int) -> int:
+    """'e5' / 'w5' (or an already encoded field) -> the 6-bit stream field."""
+    if isinstance(text, (int, np.integer)):
+        return int(text)
+    d = {"e": 0, "w": 1}[text[0]]
+    return (d << 5) | int(text[1:])
+
+
+class Builder:
+    def __init__(self, chip: Chip | str, source: str = "<builder>") -> None:
+        self.chip = get_chip(chip) if isinstance(chip, str) else chip
+        self.source = source
+        self._q: dict[str, list[tuple[int, int, int]]] = {}  # queue -> (cycle, word, span)
+        self.segments: list[Segment] = []
+        self.maps: list[np.ndarray] = []
+        self._map_ids: dict[bytes, int] = {}
+
+    # ---- data ------------------------------------------------------------------------------
+    def data(self, name: str, dtype: str, shape: tuple[int, ...],
+             placement: list[tuple[str | int, int, int]], values: np.ndarray | None = None
+             ) -> Segment:
+        """Place a tensor: placement rows are (MEM queue name or slice number, address, words)."""
+        runs = []
+        for sl, addr, n in placement:
+            if isinstance(sl, str):
+                sl = self.chip.queue(sl).index
+            runs.append((sl, addr, n))
+        runs_a = np.asarray(runs, np.int32).reshape(-1, 3)
+        need = words_for(tuple(shape), dtype, self.chip.lanes)
+        if int(runs_a[:, 2].sum()) != need:
+            raise LpuError(f"segment {name}: placement holds {int(runs_a[:, 2].sum())} words, "
+                           f"shape {shape} needs {need}")
+        data = None
+        if values is not None:
+            data = tensor_to_words(np.asarray(values).reshape(shape), dtype, self.chip.lanes)
+        seg = Segment(name, dtype, tuple(shape), runs_a, data)
+        self.segments.append(seg)
+        return seg
+
+    def lane_map(self, m: np.ndarray) -> int:
+        m = np.asarray(m, np.int16)
+        key = m.tobytes()
+        if key not in self._map_ids:
+            self._map_ids[key] = len(self.maps)
+            self.maps.append(m)
+        return self._map_ids[key]
+
+    # ---- instructions -----------------------------------------------------------------------
+    def at(self, queue: str, cycle: int, mnemonic: str, repeat: tuple[int, int] | None = None,
+           **ops) -> None:
+        """Issue `mnemonic` in `queue` at `cycle`; repeat=(n, d) re-issues it n times d apart."""
+        ins = BY_MNEMONIC[mnemonic]
+        vals = {}
+        dtype_name = None
+        for op in ins.operands:
+            if op.name not in ops:
+                if op.name == "step":
+                    vals["step"] = 0
+                    continue
+                raise LpuError(f"{mnemonic}: missing operand {op.name}")
+            v = ops[op.name]
+            if op.kind == "dtype":
+                dtype_name = v
+                v = DTYPES[v][0]
+            elif op.kind == "stream":
+                v = stream(v)
+            elif op.kind == "imm32":
+                floaty = dtype_name in ("f16", "bf16", "f32")
+                v = f32_bits(float(v)) if floaty else int(v) & 0xFFFFFFFF
+            vals[op.name] = v
+        word = encode(ins, vals)
+        lst = self._q.setdefault(queue, [])
+        lst.append((cycle, word, 1))
+        if repeat:
+            n, d = repeat
+            if n > 0:
+                lst.append((cycle + 1, encode("repeat", {"n": n, "d": d}), n * d))
+        self.chip.queue(queue)
+
+    def build(self) -> Program:
+        queues: dict[str, np.ndarray] = {}
+        for q, items in self._q.items():
+            items = sorted(items, key=lambda x: x[0])
+            words: list[int] = []
+            t = 0
+            for cycle, word, span in items:
+                is_repeat = (word >> 56) == BY_MNEMONIC["repeat"].opcode
+                if is_repeat:
+                    words.append(word)
+                    # the repeated instruction issued at cycle - 1; its last repetition is at
+                    # cycle - 1 + span, so the queue is free the cycle after
+                    t = cycle + span
+                    continue
+                if cycle < t:
+                    raise LpuError(f"queue {q}: two instructions at cycle {cycle} (the queue is "
+                                   f"busy until {t})")
+                gap = cycle - t
+                while gap > 0:
+                    n = min(gap, 65535)
+                    words.append(encode("nop", {"n": n}))
+                    gap -= n
+                words.append(word)
+                t = cycle + 1
+            queues[q] = np.asarray(words, np.uint64)
+        return Program(self.chip.name, queues, {}, list(self.segments), list(self.maps),
+                       self.source)

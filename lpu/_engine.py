@@ -1,0 +1,708 @@
+"""The compiled hot loop of the emulator: one private kernel that runs a whole schedule.
+
+It takes only arrays, prepared and validated by lpu.machine; streams are kept as time-space
+waves (no per-cycle shifting), and every hazard check rides on the lookups the work needs anyway.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lpu._jit import njit
+
+# Instruction classes (column C_CLS), set from the ISA table by lpu.machine.
+K_READ, K_WRITE, K_GATHER, K_SCATTER = 1, 2, 3, 4
+K_VBIN, K_VIMM, K_VUN, K_CVT = 5, 6, 7, 8
+K_LW, K_IW, K_MV, K_ACC = 9, 10, 11, 12
+K_SHIFT, K_ROTATE, K_PERMUTE, K_DISTRIBUTE, K_TRANSPOSE, K_REDUCE = 13, 14, 15, 16, 17, 18
+
+# Columns of the decoded-instruction matrix.
+(C_CLS, C_SUB, C_DT, C_DT2, C_A, C_B, C_Z, C_ADDR, C_STEP, C_IMM, C_N, C_ROW, C_SLOT, C_ADD,
+ C_MAP, C_SEG, C_SG, C_STRIDE, C_LAT) = range(19)
+N_COLS = 19
+
+# Dtype codes (as in the ISA table) and their bytes.
+DT_I8, DT_I32, DT_F16, DT_BF16, DT_F32 = 0, 1, 2, 3, 4
+
+# Hazard codes returned by the kernel.
+H_EMPTY, H_COLLISION, H_BANK, H_BUSY, H_NO_WEIGHTS, H_ACC_NOT_READY, H_ACC_TYPE, H_ADDR = range(
+    1, 9)
+H_WEIGHTS_NOT_READY = 9
+
+NEVER = -(1 << 62)
+
+
+@njit
+def _dt_bytes(dt: int) -> int:
+    if dt == DT_I8:
+        return 1
+    if dt == DT_F16 or dt == DT_BF16:
+        return 2
+    return 4
+
+
+@njit
+def _wave(d: int, stage: int, cycle: int, hop: int) -> int:
+    return cycle - stage * hop if d == 0 else cycle + stage * hop
+
+
+@njit
+def _swrite(tag, val, field, stage, cycle, hop, vec) -> int:
+    """Put a vector on stream `field` (dir<<5|id) at `stage`, landing at `cycle`."""
+    d = field >> 5
+    s = field & 31
+    w = _wave(d, stage, cycle, hop)
+    slot = w & (tag.shape[2] - 1)
+    if tag[d, s, slot, stage] == w:
+        return H_COLLISION
+    tag[d, s, slot, stage] = w
+    val[d, s, slot, stage, :] = vec
+    return 0
+
+
+@njit
+def _sread(tag, val, field, stage, cycle, hop, out) -> int:
+    """Copy the live value of stream `field` at `stage` in `cycle` into out; H_EMPTY if none."""
+    d = field >> 5
+    s = field & 31
+    w = _wave(d, stage, cycle, hop)
+    slot = w & (tag.shape[2] - 1)
+    if d == 0:  # eastward: the nearest writer at or west of this stage
+        for p in range(stage, -1, -1):
+            if tag[0, s, slot, p] == w:
+                out[:] = val[0, s, slot, p, :]
+                return 0
+    else:
+        for p in range(stage, tag.shape[3]):
+            if tag[1, s, slot, p] == w:
+                out[:] = val[1, s, slot, p, :]
+                return 0
+    return H_EMPTY
+
+
+@njit
+def _f16_to_f32_bits(h: int) -> int:
+    sign = (h & 0x8000) << 16
+    e = (h >> 10) & 0x1F
+    m = h & 0x3FF
+    if e == 0x1F:
+        return sign | 0x7F800000 | (m << 13)
+    if e == 0:
+        if m == 0:
+            return sign
+        e2 = 113
+        while (m & 0x400) == 0:
+            m <<= 1
+            e2 -= 1
+        return sign | (e2 << 23) | ((m & 0x3FF) << 13)
+    return sign | ((e + 112) << 23) | (m << 13)
+
+
+@njit
+def _f32_to_f16(u: int) -> int:
+    """fp32 bits -> fp16 bits, round to nearest even."""
+    sign = (u >> 16) & 0x8000
+    a = u & 0x7FFFFFFF
+    if a >= 0x7F800000:
+        h = 0x7C00 | (0x200 | ((a & 0x7FFFFF) >> 13) if a > 0x7F800000 else 0)
+    elif a >= 0x477FF000:
+        h = 0x7C00
+    elif a >= 0x38800000:
+        h = (a - 0x38000000 + 0xFFF + ((a >> 13) & 1)) >> 13
+    elif a >= 0x33000000:
+        e = a >> 23
+        m = (a & 0x7FFFFF) | 0x800000
+        s = 126 - e
+        h = m >> s
+        rem = m & ((1 << s) - 1)
+        half = 1 << (s - 1)
+        if rem > half or (rem == half and (h & 1)):
+            h += 1
+    else:
+        h = 0
+    return sign | h
+
+
+@njit
+def _f32_to_bf16(u: int) -> int:
+    """fp32 bits -> bf16 bits, round to nearest even."""
+    if (u & 0x7FFFFFFF) > 0x7F800000:
+        return (u >> 16) | 0x40
+    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16) & 0xFFFF
+
+
+@njit
+def _gather_bits(planes, g, bits):
+    """Byte planes [g, L] -> little-endian element bits (int64) per lane."""
+    L = planes.shape[1]
+    for l in range(L):
+        v = 0
+        for j in range(g):
+            v |= np.int64(planes[j, l]) << (8 * j)
+        bits[l] = v
+
+
+@njit
+def _bits_to_values(bits, dt, u32, iv):
+    """Element bits -> fp32 bits in u32 (float types; view it as float32) or int64 in iv."""
+    L = bits.shape[0]
+    for l in range(L):
+        b = bits[l]
+        if dt == DT_F32:
+            u32[l] = b
+        elif dt == DT_F16:
+            u32[l] = _f16_to_f32_bits(b)
+        elif dt == DT_BF16:
+            u32[l] = (b << 16) & 0xFFFFFFFF
+        elif dt == DT_I8:
+            iv[l] = b - 256 if b >= 128 else b
+        else:
+            iv[l] = b - (1 << 32) if b >= (1 << 31) else b
+
+
+@njit
+def _encode_floats(fz, dt, out_bits):
+    """float32 values -> element bits of a float dtype (round to nearest even)."""
+    u = fz.view(np.uint32)
+    for l in range(fz.shape[0]):
+        b = np.int64(u[l])
+        if dt == DT_F32:
+            out_bits[l] = b
+        elif dt == DT_F16:
+            out_bits[l] = _f32_to_f16(b)
+        else:
+            out_bits[l] = _f32_to_bf16(b)
+
+
+@njit
+def _int_wrap(v, dt) -> int:
+    if dt == DT_I8:
+        v &= 0xFF
+        return v - 256 if v >= 128 else v
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v >= (1 << 31) else v
+
+
+@njit
+def _int_sat(v, dt) -> int:
+    lo, hi = (-128, 127) if dt == DT_I8 else (-(1 << 31), (1 << 31) - 1)
+    return min(max(v, lo), hi)
+
+
+@njit
+def _scatter_bits(bits, g, planes):
+    """Element bits per lane -> byte planes [g, L]."""
+    L = bits.shape[0]
+    for l in range(L):
+        for j in range(g):
+            planes[j, l] = (bits[l] >> (8 * j)) & 0xFF
+
+
+@njit
+def _read_group(tag, val, field, g, stage, cycle, hop, planes) -> int:
+    """Read g consecutive streams (one element type) into planes[0:g]; first hazard or 0."""
+    d = field & 32
+    s0 = field & 31
+    for j in range(g):
+        h = _sread(tag, val, d | (s0 + j), stage, cycle, hop, planes[j])
+        if h:
+            return h
+    return 0
+
+
+@njit
+def _write_group(tag, val, field, g, stage, cycle, hop, planes) -> int:
+    d = field & 32
+    s0 = field & 31
+    for j in range(g):
+        h = _swrite(tag, val, d | (s0 + j), stage, cycle, hop, planes[j])
+        if h:
+            return h
+    return 0
+
+
+@njit
+def _is_float(dt) -> bool:
+    return dt == DT_F16 or dt == DT_BF16 or dt == DT_F32
+
+
+@njit
+def _fmax(x, y):
+    if math.isnan(x):
+        return x
+    if math.isnan(y):
+        return y
+    return max(x, y)
+
+
+@njit
+def _fmin(x, y):
+    if math.isnan(x):
+        return x
+    if math.isnan(y):
+        return y
+    return min(x, y)
+
+
+@njit
+def _vxm_binary(op, dt, fa, ia, ba, fb, ib, bb, fz, out_bits) -> int:
+    """One VXM ALU op over all lanes; returns the output dtype. Results land as element bits in
+    out_bits (float results are computed in fp32 in fz, then rounded to the dtype)."""
+    L = out_bits.shape[0]
+    isf = _is_float(dt)
+    mask = (1 << (8 * _dt_bytes(dt))) - 1
+    if op >= 10:  # compares produce an i32 mask
+        for l in range(L):
+            if isf:
+                x, y = fa[l], fb[l]
+                r = (x == y) if op == 10 else ((x < y) if op == 11 else (x <= y))
+            else:
+                u, v = ia[l], ib[l]
+                r = (u == v) if op == 10 else ((u < v) if op == 11 else (u <= v))
+            out_bits[l] = 0xFFFFFFFF if r else 0
+        return DT_I32
+    if op == 5 or op == 6 or op == 7:  # raw bits, any type
+        for l in range(L):
+            if op == 5:
+                out_bits[l] = (ba[l] & bb[l]) & mask
+            elif op == 6:
+                out_bits[l] = (ba[l] | bb[l]) & mask
+            else:
+                out_bits[l] = (ba[l] ^ bb[l]) & mask
+        return dt
+    if isf:
+        for l in range(L):
+            x = fa[l]
+            y = fb[l]
+            if op == 0:
+                fz[l] = x + y
+            elif op == 1:
+                fz[l] = x - y
+            elif op == 2:
+                fz[l] = x * y
+            elif op == 3:
+                fz[l] = _fmax(x, y)
+            else:
+                fz[l] = _fmin(x, y)
+        _encode_floats(fz, dt, out_bits)
+        return dt
+    for l in range(L):
+        u = ia[l]
+        v = ib[l]
+        if op == 0:
+            z = u + v
+        elif op == 1:
+            z = u - v
+        elif op == 2:
+            z = u * v
+        elif op == 3:
+            z = max(u, v)
+        elif op == 4:
+            z = min(u, v)
+        elif op == 8:
+            z = u << (v & 31)
+        else:
+            z = u >> (v & 31)
+        out_bits[l] = _int_wrap(z, dt) & mask
+    return dt
+
+
+@njit
+def _vxm_unary(op, dt, fa, ia, fz, out_bits):
+    L = out_bits.shape[0]
+    if _is_float(dt):
+        for l in range(L):
+            x = fa[l]
+            if op == 0:
+                fz[l] = x
+            elif op == 1:
+                fz[l] = -x
+            elif op == 2:
+                fz[l] = abs(x)
+            elif op == 3:
+                fz[l] = x if (x > 0 or math.isnan(x)) else np.float32(0.0)
+            elif op == 4:
+                fz[l] = np.float32(1.0) / x
+            elif op == 5:
+                fz[l] = np.sqrt(x)
+            else:  # transcendentals: binary64 libm, rounded once to binary32
+                xd = np.float64(x)
+                if math.isnan(xd):
+                    zd = xd
+                elif op == 6:
+                    zd = math.exp(xd) if xd < 1000.0 else math.inf
+                elif op == 7:
+                    zd = math.tanh(xd)
+                elif op == 8:
+                    zd = (1.0 / math.sqrt(xd)) if xd > 0 else (math.inf if xd == 0 else math.nan)
+                else:
+                    zd = 1.0 / (1.0 + math.exp(-xd)) if xd > -1000.0 else 0.0
+                fz[l] = np.float32(zd)
+        _encode_floats(fz, dt, out_bits)
+        return
+    mask = (1 << (8 * _dt_bytes(dt))) - 1
+    for l in range(L):
+        u = ia[l]
+        if op == 0:
+            z = u
+        elif op == 1:
+            z = -u
+        elif op == 2:
+            z = abs(u)
+        else:
+            z = max(u, 0)
+        out_bits[l] = _int_wrap(z, dt) & mask
+
+
+@njit
+def _round_half_even(x: float) -> int:
+    f = math.floor(x)
+    diff = x - f
+    v = int(f)
+    if diff > 0.5 or (diff == 0.5 and (v & 1) == 1):
+        v += 1
+    return v
+
+
+@njit
+def _convert(src, dst, fa, ia, fz, out_bits):
+    L = out_bits.shape[0]
+    sf = _is_float(src)
+    mask = (1 << (8 * _dt_bytes(dst))) - 1
+    if _is_float(dst):
+        for l in range(L):
+            fz[l] = fa[l] if sf else np.float32(ia[l])
+        _encode_floats(fz, dst, out_bits)
+        return
+    for l in range(L):
+        if sf:
+            x = np.float64(fa[l])
+            if math.isnan(x):
+                v = 0
+            elif x >= 2.0**40:
+                v = 1 << 40
+            elif x <= -(2.0**40):
+                v = -(1 << 40)
+            else:
+                v = _round_half_even(x)
+        else:
+            v = ia[l]
+        out_bits[l] = _int_sat(v, dst) & mask
+
+
+@njit
+def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_words, planes_n,
+         acc_slots, lanes_per_superlane, stop_cycle, ring_w, n_streams, n_stages, busy):
+    """Run instances in order. Returns (status, instance, event cycle, detail a, detail b, done).
+
+    busy: int64 [queues] (out): instances issued per queue.
+    """
+    L = mem.shape[2]
+    n = cycle.shape[0]
+    tag = np.full((2, n_streams, ring_w, n_stages), NEVER, np.int64)
+    val = np.zeros((2, n_streams, ring_w, n_stages, L), np.uint8)
+    planes = np.zeros((16, L), np.uint8)
+    planes_b = np.zeros((16, L), np.uint8)
+    out_planes = np.zeros((16, L), np.uint8)
+    bits_a = np.zeros(L, np.int64)
+    bits_b = np.zeros(L, np.int64)
+    out_bits = np.zeros(L, np.int64)
+    ua = np.zeros(L, np.uint32)  # fp32 bits of operand a; fa views the same memory
+    ub = np.zeros(L, np.uint32)
+    fa = ua.view(np.float32)
+    fb = ub.view(np.float32)
+    fz = np.zeros(L, np.float32)
+    ia = np.zeros(L, np.int64)
+    ib = np.zeros(L, np.int64)
+    y = np.zeros(L, np.float32)
+    # MEM: pending writes (land cycle order = issue order, all writes share one latency)
+    P = 1 << 12
+    pend_cycle = np.zeros(P, np.int64)
+    pend_slice = np.zeros(P, np.int64)
+    pend_addr = np.zeros(P, np.int64)
+    pend_data = np.zeros((P, L), np.uint8)
+    head = 0
+    tail = 0
+    n_slices = mem.shape[0]
+    bank_write = np.full((n_slices, 2), NEVER, np.int64)
+    bank_read = np.full((n_slices, 2), NEVER, np.int64)
+    # MXM: two weight buffers per plane stored transposed [c, r]; which one is active
+    wbuf = np.zeros((planes_n, 2, L, L), np.float32)
+    active = np.zeros(planes_n, np.int64)
+    wdt = np.full((planes_n, 2), -1, np.int64)  # dtype last loaded into each weight buffer
+    installed_at = np.full(planes_n, -1, np.int64)  # cycle the active buffer is usable, -1 none
+    iw_cycle = np.full(planes_n, NEVER, np.int64)
+    acc_f = np.zeros((planes_n, acc_slots, L), np.float32)
+    acc_i = np.zeros((planes_n, acc_slots, L), np.int64)
+    acc_kind = np.full((planes_n, acc_slots), -1, np.int64)  # -1 never written, 0 float, 1 int
+    acc_ready = np.full((planes_n, acc_slots), NEVER, np.int64)
+
+    for i in range(n):
+        t = cycle[i]
+        if t >= stop_cycle:
+            return 0, i, t, 0, 0, i
+        # SRAM writes whose landing cycle has come
+        while head != tail and pend_cycle[head] <= t:
+            mem[pend_slice[head], pend_addr[head], :] = pend_data[head]
+            head = (head + 1) & (P - 1)
+        r = row_of[i]
+        q = queue[i]
+        k = rep[i]
+        st = q_stage[q]
+        cls = F[r, C_CLS]
+        lat = F[r, C_LAT]
+        busy[q] += 1
+        if cls == K_READ or cls == K_GATHER:
+            sl = q_index[q]
+            if cls == K_READ:
+                addr = F[r, C_ADDR] + k * F[r, C_STEP]
+            else:
+                h = _read_group(tag, val, F[r, C_B], 4, st, t, hop, planes_b)
+                if h:
+                    return h, i, t, F[r, C_B], 0, i
+                _gather_bits(planes_b, 4, bits_b)
+                idx = bits_b[0] - (1 << 32) if bits_b[0] >= (1 << 31) else bits_b[0]
+                addr = F[r, C_ADDR] + F[r, C_STRIDE] * idx
+                if addr < 0 or addr >= mem.shape[1]:
+                    return H_ADDR, i, t, addr, sl, i
+            bank = addr // bank_words
+            if bank_write[sl, bank] == t:
+                return H_BANK, i, t, sl, bank, i
+            bank_read[sl, bank] = t
+            h = _swrite(tag, val, F[r, C_Z], st, t + lat, hop, mem[sl, addr])
+            if h:
+                return h, i, t + lat, F[r, C_Z], st, i
+        elif cls == K_WRITE or cls == K_SCATTER:
+            sl = q_index[q]
+            h = _sread(tag, val, F[r, C_A], st, t, hop, planes[0])
+            if h:
+                return h, i, t, F[r, C_A], st, i
+            if cls == K_WRITE:
+                addr = F[r, C_ADDR] + k * F[r, C_STEP]
+            else:
+                h = _read_group(tag, val, F[r, C_B], 4, st, t, hop, planes_b)
+                if h:
+                    return h, i, t, F[r, C_B], st, i
+                _gather_bits(planes_b, 4, bits_b)
+                idx = bits_b[0] - (1 << 32) if bits_b[0] >= (1 << 31) else bits_b[0]
+                addr = F[r, C_ADDR] + F[r, C_STRIDE] * idx
+                if addr < 0 or addr >= mem.shape[1]:
+                    return H_ADDR, i, t, addr, sl, i
+            bank = addr // bank_words
+            land = t + lat
+            if bank_write[sl, bank] == land or bank_read[sl, bank] == land:
+                return H_BANK, i, land, sl, bank, i
+            bank_write[sl, bank] = land
+            nxt = (tail + 1) & (P - 1)
+            if nxt == head:  # cannot happen with one write per slice per cycle and P > slices
+                return H_BUSY, i, t, sl, 0, i
+            pend_cycle[tail] = land
+            pend_slice[tail] = sl
+            pend_addr[tail] = addr
+            pend_data[tail, :] = planes[0]
+            tail = nxt
+        elif cls == K_VBIN or cls == K_VIMM or cls == K_VUN or cls == K_CVT:
+            dt = F[r, C_DT]
+            g = _dt_bytes(dt)
+            h = _read_group(tag, val, F[r, C_A], g, st, t, hop, planes)
+            if h:
+                return h, i, t, F[r, C_A], st, i
+            _gather_bits(planes, g, bits_a)
+            _bits_to_values(bits_a, dt, ua, ia)
+            odt = dt
+            if cls == K_VBIN:
+                h = _read_group(tag, val, F[r, C_B], g, st, t, hop, planes_b)
+                if h:
+                    return h, i, t, F[r, C_B], st, i
+                _gather_bits(planes_b, g, bits_b)
+                _bits_to_values(bits_b, dt, ub, ib)
+                odt = _vxm_binary(F[r, C_SUB], dt, fa, ia, bits_a, fb, ib, bits_b, fz, out_bits)
+            elif cls == K_VIMM:
+                imm = F[r, C_IMM]
+                for l in range(L):
+                    bits_b[l] = imm
+                if dt == DT_I8 or dt == DT_I32:
+                    v = imm - (1 << 32) if imm >= (1 << 31) else imm
+                    for l in range(L):
+                        ib[l] = v
+                    # raw-bit ops on i8 use the low byte of the constant
+                else:
+                    for l in range(L):
+                        ub[l] = imm
+                    # raw-bit ops see the constant in the dtype's own encoding
+                    _encode_floats(fb, dt, bits_b)
+                odt = _vxm_binary(F[r, C_SUB], dt, fa, ia, bits_a, fb, ib, bits_b, fz, out_bits)
+            elif cls == K_VUN:
+                _vxm_unary(F[r, C_SUB], dt, fa, ia, fz, out_bits)
+            else:
+                odt = F[r, C_DT2]
+                _convert(dt, odt, fa, ia, fz, out_bits)
+            og = _dt_bytes(odt)
+            _scatter_bits(out_bits, og, out_planes)
+            h = _write_group(tag, val, F[r, C_Z], og, st, t + lat, hop, out_planes)
+            if h:
+                return h, i, t + lat, F[r, C_Z], st, i
+        elif cls == K_LW:
+            p = q_index[q]
+            if iw_cycle[p] == t:
+                return H_BUSY, i, t, p, 0, i
+            dt = F[r, C_DT]
+            g = _dt_bytes(dt)
+            nrows = F[r, C_N]
+            a = F[r, C_A]
+            stg = 1 - active[p]
+            wdt[p, stg] = dt
+            for rr in range(nrows):
+                h = _read_group(tag, val, (a & 32) | ((a & 31) + rr * g), g, st, t, hop, planes)
+                if h:
+                    return h, i, t, (a & 32) | ((a & 31) + rr * g), st, i
+                _gather_bits(planes, g, bits_a)
+                _bits_to_values(bits_a, dt, ua, ia)
+                row = F[r, C_ROW] + rr
+                for c in range(L):
+                    wbuf[p, stg, c, row] = np.float32(ia[c]) if dt == DT_I8 else fa[c]
+        elif cls == K_IW:
+            p = q_index[q]
+            active[p] = 1 - active[p]
+            installed_at[p] = t + lat
+            iw_cycle[p] = t
+        elif cls == K_MV:
+            p = q_index[q]
+            if iw_cycle[p] == t:
+                return H_BUSY, i, t, p, 0, i
+            if installed_at[p] < 0:
+                return H_NO_WEIGHTS, i, t, p, 0, i
+            if t < installed_at[p]:
+                return H_WEIGHTS_NOT_READY, i, t, p, installed_at[p], i
+            dt = F[r, C_DT]
+            g = _dt_bytes(dt)
+            h = _read_group(tag, val, F[r, C_A], g, st, t, hop, planes)
+            if h:
+                return h, i, t, F[r, C_A], st, i
+            _gather_bits(planes, g, bits_a)
+            _bits_to_values(bits_a, dt, ua, ia)
+            if dt == DT_I8:
+                for c in range(L):
+                    fa[c] = np.float32(ia[c])
+            # fp32 sums over lanes c = 0..L-1 in order (exact for int8 x int8: |sum| < 2^24)
+            W = wbuf[p, active[p]]
+            for rr in range(L):
+                y[rr] = np.float32(0.0)
+            for c in range(L):
+                xc = fa[c]
+                for rr in range(L):
+                    y[rr] += W[c, rr] * xc
+            slot = F[r, C_SLOT]
+            if dt == DT_I8 and wdt[p, active[p]] != DT_I8:
+                return H_ACC_TYPE, i, t, p, -1, i  # int8 activations need int8 weights
+            kind = 1 if dt == DT_I8 else 0
+            if F[r, C_ADD] == 1 and acc_kind[p, slot] != -1 and acc_kind[p, slot] != kind:
+                return H_ACC_TYPE, i, t, p, slot, i
+            if kind == 1:
+                for rr in range(L):
+                    base = acc_i[p, slot, rr] if F[r, C_ADD] == 1 else 0
+                    acc_i[p, slot, rr] = _int_wrap(base + np.int64(y[rr]), DT_I32)
+            else:
+                for rr in range(L):
+                    if F[r, C_ADD] == 1:
+                        acc_f[p, slot, rr] = acc_f[p, slot, rr] + y[rr]
+                    else:
+                        acc_f[p, slot, rr] = y[rr]
+            acc_kind[p, slot] = kind
+            acc_ready[p, slot] = t + lat
+        elif cls == K_ACC:
+            p = q_index[q]
+            slot = F[r, C_SLOT]
+            if acc_kind[p, slot] == -1 or t < acc_ready[p, slot]:
+                return H_ACC_NOT_READY, i, t, p, slot, i
+            if acc_kind[p, slot] == 1:
+                for l in range(L):
+                    out_bits[l] = acc_i[p, slot, l] & 0xFFFFFFFF
+            else:
+                accu = acc_f[p, slot].view(np.uint32)
+                for l in range(L):
+                    out_bits[l] = accu[l]
+            _scatter_bits(out_bits, 4, out_planes)
+            h = _write_group(tag, val, F[r, C_Z], 4, st, t + lat, hop, out_planes)
+            if h:
+                return h, i, t + lat, F[r, C_Z], st, i
+        elif cls == K_TRANSPOSE:
+            h = _read_group(tag, val, F[r, C_A], 16, st, t, hop, planes)
+            if h:
+                return h, i, t, F[r, C_A], st, i
+            for sl in range(L // 16):
+                for a_ in range(16):
+                    for b_ in range(16):
+                        out_planes[a_, 16 * sl + b_] = planes[b_, 16 * sl + a_]
+            h = _write_group(tag, val, F[r, C_Z], 16, st, t + lat, hop, out_planes)
+            if h:
+                return h, i, t + lat, F[r, C_Z], st, i
+        elif cls == K_REDUCE:
+            dt = F[r, C_DT]
+            g = _dt_bytes(dt)
+            h = _read_group(tag, val, F[r, C_A], g, st, t, hop, planes)
+            if h:
+                return h, i, t, F[r, C_A], st, i
+            _gather_bits(planes, g, bits_a)
+            _bits_to_values(bits_a, dt, ua, ia)
+            seg = F[r, C_SEG]
+            op = F[r, C_SUB]
+            isf = dt != DT_I8 and dt != DT_I32
+            for s0 in range(0, L, seg):
+                if isf:
+                    accf = fa[s0]
+                    for l in range(s0 + 1, s0 + seg):
+                        x = fa[l]
+                        if op == 0:
+                            accf = accf + x
+                        elif op == 1:
+                            if x > accf or math.isnan(x):
+                                accf = x
+                        else:
+                            if x < accf or math.isnan(x):
+                                accf = x
+                    fz[0] = accf
+                    _encode_floats(fz[:1], dt, out_bits[:1])
+                    ob = out_bits[0]
+                else:
+                    acci = ia[s0]
+                    for l in range(s0 + 1, s0 + seg):
+                        if op == 0:
+                            acci = _int_wrap(acci + ia[l], dt)
+                        elif op == 1:
+                            acci = max(acci, ia[l])
+                        else:
+                            acci = min(acci, ia[l])
+                    ob = acci & ((1 << (8 * g)) - 1)
+                for l in range(s0, s0 + seg):
+                    out_bits[l] = ob
+            _scatter_bits(out_bits, g, out_planes)
+            h = _write_group(tag, val, F[r, C_Z], g, st, t + lat, hop, out_planes)
+            if h:
+                return h, i, t + lat, F[r, C_Z], st, i
+        else:  # shift, rotate, permute, distribute: lane moves on sg streams
+            sg = F[r, C_SG]
+            h = _read_group(tag, val, F[r, C_A], sg, st, t, hop, planes)
+            if h:
+                return h, i, t, F[r, C_A], st, i
+            nsh = F[r, C_N]
+            for j in range(sg):
+                for l in range(L):
+                    if cls == K_SHIFT:
+                        src = l - nsh
+                        out_planes[j, l] = planes[j, src] if 0 <= src < L else 0
+                    elif cls == K_ROTATE:
+                        out_planes[j, l] = planes[j, (l - nsh) % L]
+                    else:
+                        src = maps[F[r, C_MAP], l]
+                        out_planes[j, l] = planes[j, src] if src >= 0 else 0
+            h = _write_group(tag, val, F[r, C_Z], sg, st, t + lat, hop, out_planes)
+            if h:
+                return h, i, t + lat, F[r, C_Z], st, i
+    # land the writes still in flight
+    while head != tail:
+        mem[pend_slice[head], pend_addr[head], :] = pend_data[head]
+        head = (head + 1) & (P - 1)
+    return 0, n, 0, 0, 0, n
