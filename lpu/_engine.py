@@ -145,7 +145,7 @@ def _gather_bits(planes, g, bits):
 
 
 @njit
-def _bits_to_values(bits, dt, u32, iv):
+def _bits_to_values(bits, dt, u32, iv, f16tab):
     """Element bits -> fp32 bits in u32 (float types; view it as float32) or int64 in iv."""
     L = bits.shape[0]
     for l in range(L):
@@ -153,7 +153,7 @@ def _bits_to_values(bits, dt, u32, iv):
         if dt == DT_F32:
             u32[l] = b
         elif dt == DT_F16:
-            u32[l] = _f16_to_f32_bits(b)
+            u32[l] = f16tab[b]  # exact table of all 65536 fp16 values
         elif dt == DT_BF16:
             u32[l] = (b << 16) & 0xFFFFFFFF
         elif dt == DT_I8:
@@ -394,15 +394,17 @@ def _convert(src, dst, fa, ia, fz, out_bits):
 
 @njit
 def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_words, planes_n,
-         acc_slots, lanes_per_superlane, stop_cycle, ring_w, n_streams, n_stages, busy):
+         acc_slots, lanes_per_superlane, stop_cycle, ring_w, n_streams, n_stages, busy, f16tab):
     """Run instances in order. Returns (status, instance, event cycle, detail a, detail b, done).
 
-    busy: int64 [queues] (out): instances issued per queue.
+    busy: int64 [queues] (out): instances issued per queue. f16tab: uint32 [65536], the fp32
+    bits of every fp16 value (converting by table is exact and several times faster).
     """
     L = mem.shape[2]
     n = cycle.shape[0]
     tag = np.full((2, n_streams, ring_w, n_stages), NEVER, np.int64)
-    val = np.zeros((2, n_streams, ring_w, n_stages, L), np.uint8)
+    # stale slots are never read: the tag says which wave a slot holds
+    val = np.empty((2, n_streams, ring_w, n_stages, L), np.uint8)
     planes = np.zeros((16, L), np.uint8)
     planes_b = np.zeros((16, L), np.uint8)
     out_planes = np.zeros((16, L), np.uint8)
@@ -417,6 +419,7 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
     ia = np.zeros(L, np.int64)
     ib = np.zeros(L, np.int64)
     y = np.zeros(L, np.float32)
+    lw_rows = np.zeros((32, L), np.float32)
     # MEM: pending writes (land cycle order = issue order, all writes share one latency)
     P = 1 << 12
     pend_cycle = np.zeros(P, np.int64)
@@ -510,14 +513,14 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
             if h:
                 return h, i, t, F[r, C_A], st, i
             _gather_bits(planes, g, bits_a)
-            _bits_to_values(bits_a, dt, ua, ia)
+            _bits_to_values(bits_a, dt, ua, ia, f16tab)
             odt = dt
             if cls == K_VBIN:
                 h = _read_group(tag, val, F[r, C_B], g, st, t, hop, planes_b)
                 if h:
                     return h, i, t, F[r, C_B], st, i
                 _gather_bits(planes_b, g, bits_b)
-                _bits_to_values(bits_b, dt, ub, ib)
+                _bits_to_values(bits_b, dt, ub, ib, f16tab)
                 odt = _vxm_binary(F[r, C_SUB], dt, fa, ia, bits_a, fb, ib, bits_b, fz, out_bits)
             elif cls == K_VIMM:
                 imm = F[r, C_IMM]
@@ -559,10 +562,15 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
                 if h:
                     return h, i, t, (a & 32) | ((a & 31) + rr * g), st, i
                 _gather_bits(planes, g, bits_a)
-                _bits_to_values(bits_a, dt, ua, ia)
-                row = F[r, C_ROW] + rr
+                _bits_to_values(bits_a, dt, ua, ia, f16tab)
                 for c in range(L):
-                    wbuf[p, stg, c, row] = np.float32(ia[c]) if dt == DT_I8 else fa[c]
+                    lw_rows[rr, c] = np.float32(ia[c]) if dt == DT_I8 else fa[c]
+            # the buffer is stored transposed [c, r] so mv vectorises over rows
+            row0 = F[r, C_ROW]
+            Wst = wbuf[p, stg]
+            for c in range(L):
+                for rr in range(nrows):
+                    Wst[c, row0 + rr] = lw_rows[rr, c]
         elif cls == K_IW:
             p = q_index[q]
             active[p] = 1 - active[p]
@@ -582,7 +590,7 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
             if h:
                 return h, i, t, F[r, C_A], st, i
             _gather_bits(planes, g, bits_a)
-            _bits_to_values(bits_a, dt, ua, ia)
+            _bits_to_values(bits_a, dt, ua, ia, f16tab)
             if dt == DT_I8:
                 for c in range(L):
                     fa[c] = np.float32(ia[c])
@@ -646,7 +654,7 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
             if h:
                 return h, i, t, F[r, C_A], st, i
             _gather_bits(planes, g, bits_a)
-            _bits_to_values(bits_a, dt, ua, ia)
+            _bits_to_values(bits_a, dt, ua, ia, f16tab)
             seg = F[r, C_SEG]
             op = F[r, C_SUB]
             isf = dt != DT_I8 and dt != DT_I32

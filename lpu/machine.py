@@ -14,6 +14,7 @@ import numpy as np
 from lpu import _engine as E
 from lpu.errors import HazardError, LpuError
 from lpu.isa.chips import Chip, get_chip
+from lpu.isa.dtypes import f16_bits_to_f32
 from lpu.isa.encoding import stream_text
 from lpu.isa.program import Program, tensor_to_words, words_for, words_to_tensor
 from lpu.isa.table import BY_OPCODE, DTYPES, INSTRUCTIONS, OPCODE_SHIFT
@@ -37,6 +38,15 @@ HAZARD_KINDS = {
     E.H_ACC_TYPE: "type-mismatch", E.H_ADDR: "address-out-of-range",
     E.H_WEIGHTS_NOT_READY: "weights-not-ready",
 }
+
+
+_F16_TABLE: list[np.ndarray] = []
+
+
+def _f16_table() -> np.ndarray:
+    if not _F16_TABLE:
+        _F16_TABLE.append(f16_bits_to_f32(np.arange(65536, dtype=np.uint16)).view(np.uint32))
+    return _F16_TABLE[0]
 
 
 def _class_of(mnemonic: str, attrs: dict) -> int:
@@ -341,7 +351,7 @@ class Machine:
             sched.cycle, self._rows, sched.queue.astype(np.int64), sched.rep.astype(np.int64), F,
             q_stage, q_index, self.mem, maps, chip.hop_cycles, chip.bank_words,
             2 * chip.mxm_planes_per_hemisphere, chip.mxm_acc_slots, chip.lanes_per_superlane,
-            stop, ring, chip.streams, chip.n_stages, busy)
+            stop, ring, chip.streams, chip.n_stages, busy, _f16_table())
         if status:
             self._raise_hazard(int(status), int(inst), int(ev_cycle), int(da), int(db))
         busy_q = {chip.queues[i].name: int(b) for i, b in enumerate(busy) if b}
