@@ -98,7 +98,7 @@ def build_gemv(M: int, K: int, wdt: str = "f16", chip: Chip | str = "tsp-v1",
 
     # Output blocks split between hemispheres; within one, planes take turns.
     split = -(-mb // 2)
-    m_of = [list(range(0, split)), list(range(split, mb))]
+    m_of = [list(range(split)), list(range(split, mb))]
     w_slots = np.full((M, kb, g, 2), -1, np.int64)  # (slice, addr) of every weight word
     y_slots = np.full((mb, 4, 2), -1, np.int64)
     x_words: dict[str, list[tuple[str, int]]] = {}

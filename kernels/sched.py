@@ -1,0 +1,344 @@
+"""The compiler's scheduler: reservation tables for queues, stream waves and SRAM banks.
+
+Every vector value lives in MEM (its byte planes in g slices at one address); an operation is
+placed at the earliest cycle at which its operands can be read onto free stream waves, its unit
+is free, and its result can ride a free wave to free slices. Nothing is left to run time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lpu.errors import LpuError
+from lpu.isa.chips import Chip, get_chip
+from lpu.isa.dtypes import nbytes
+from lpu.isa.table import BY_MNEMONIC, DTYPES
+from lpu.kernels.builder import Builder
+from lpu.kernels.timing import EAST, WEST, lat, stream
+
+
+@dataclass(frozen=True)
+class Vec:
+    """One vector of `dtype` in MEM: byte plane j at (slices[j], addr); usable from `ready`."""
+
+    dtype: str
+    slices: tuple[str, ...]
+    addr: int
+    ready: int = 0
+
+    @property
+    def g(self) -> int:
+        return nbytes(self.dtype)
+
+
+class Resources:
+    """Who uses which queue, stream wave and SRAM bank in which cycle."""
+
+    def __init__(self, chip: Chip) -> None:
+        self.chip = chip
+        self.queue_busy: dict[str, set[int]] = {}
+        # (dir, stream, wave) -> list of (lo, hi) stage intervals carrying a value
+        self.waves: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
+        self.bank_use: set[tuple[int, int, int]] = set()  # (slice, bank, cycle)
+
+    def wave(self, d: int, stage: int, cycle: int) -> int:
+        hop = self.chip.hop_cycles
+        return cycle - stage * hop if d == EAST else cycle + stage * hop
+
+    def queue_free(self, q: str, t: int) -> bool:
+        return t >= 0 and t not in self.queue_busy.get(q, ())
+
+    def take_queue(self, q: str, t: int) -> None:
+        busy = self.queue_busy.setdefault(q, set())
+        if t in busy or t < 0:
+            raise AssertionError(f"queue {q} double-booked at {t}")
+        busy.add(t)
+
+    def stream_free(self, d: int, sid: int, w: int, lo: int, hi: int) -> bool:
+        return all(hi < a or b < lo for a, b in self.waves.get((d, sid, w), ()))
+
+    def take_stream(self, d: int, sid: int, w: int, lo: int, hi: int) -> None:
+        self.waves.setdefault((d, sid, w), []).append((lo, hi))
+
+    def bank_free(self, sl: int, bank: int, t: int) -> bool:
+        return (sl, bank, t) not in self.bank_use
+
+    def take_bank(self, sl: int, bank: int, t: int) -> None:
+        self.bank_use.add((sl, bank, t))
+
+    def find_group(self, d: int, g: int, w: int, lo: int, hi: int) -> int | None:
+        """Lowest base stream id with g consecutive streams free on wave w over [lo, hi]."""
+        for base in range(self.chip.streams - g + 1):
+            if all(self.stream_free(d, base + j, w, lo, hi) for j in range(g)):
+                return base
+        return None
+
+
+class MemAlloc:
+    """Addresses per (slice, bank); vectors of g planes take g slices in one stage group."""
+
+    def __init__(self, chip: Chip, reserved: dict[tuple[str, int], int] | None = None) -> None:
+        self.chip = chip
+        self.next: dict[tuple[str, int], int] = dict(reserved or {})
+
+    def slices_by_distance(self, stage: int) -> list[str]:
+        qs = [q for q in self.chip.queues if q.unit == "mem"]
+        qs.sort(key=lambda q: (abs(q.stage - stage), q.index))
+        return [q.name for q in qs]
+
+    def take(self, q: str, n: int = 1, bank: int = 1) -> int:
+        base = bank * self.chip.bank_words
+        a = self.next.get((q, bank), base)
+        if a + n > base + self.chip.bank_words:
+            raise LpuError(f"out of SRAM: slice {q} bank {bank} is full")
+        self.next[(q, bank)] = a + n
+        return a
+
+    def vector(self, dtype: str, near_stage: int, hemisphere: str | None = None,
+               bank: int = 1, n: int = 1, avoid: tuple[str, ...] = ()) -> Vec:
+        """Room for n consecutive vectors near a stage: the g planes go to the least-used
+        slices among the few nearest stage groups (both hemispheres unless one is named), so
+        that operands of one operation rarely share a slice."""
+        g = nbytes(dtype)
+        chip = self.chip
+        base = bank * chip.bank_words
+        best = None
+        for h in ("w", "e") if hemisphere is None else (hemisphere,):
+            names = [q for q in self.slices_by_distance(near_stage)
+                     if q.startswith(f"mem.{h}") and q not in avoid]
+            stages = sorted({chip.queue(q).stage for q in names},
+                            key=lambda st: abs(st - near_stage))
+            for st0 in stages[:3]:
+                # g consecutive stages' worth of slices starting at this group (mini: 1/stage)
+                grp = [q for q in names if abs(chip.queue(q).stage - near_stage)
+                       >= abs(st0 - near_stage)][: max(g, chip.mem_slices_per_stage)]
+                grp.sort(key=lambda q: (self.next.get((q, bank), base),
+                                        abs(chip.queue(q).stage - near_stage)))
+                pick = tuple(grp[:g])
+                if len(pick) < g:
+                    continue
+                addr = max(self.next.get((q, bank), base) for q in pick)
+                dist = max(abs(chip.queue(q).stage - near_stage) for q in pick)
+                score = (addr - base) * 4 + dist
+                if best is None or score < best[0]:
+                    best = (score, pick, addr)
+        if best is None:
+            raise LpuError(f"no {g} slices for a {dtype} vector")
+        _, pick, addr = best
+        if addr + n > base + chip.bank_words:
+            raise LpuError(f"out of SRAM near stage {near_stage}")
+        for q in pick:
+            self.next[(q, bank)] = addr + n
+        return Vec(dtype, pick, addr)
+
+
+class Scheduler:
+    """Places operations ASAP under the reservation tables and emits them into a Builder."""
+
+    def __init__(self, chip: Chip | str, source: str = "<compiled>") -> None:
+        self.chip = get_chip(chip) if isinstance(chip, str) else chip
+        self.b = Builder(self.chip, source)
+        self.res = Resources(self.chip)
+        self.mem = MemAlloc(self.chip)
+        self.last_cycle = 0  # last cycle anything lands
+        self.vxm_queues = [q.name for q in self.chip.queues if q.unit == "vxm"]
+        self.sxm_queues = [q.name for q in self.chip.queues if q.unit == "sxm"]
+        self.ops = 0
+
+    # ---- moving vectors ----------------------------------------------------------------------
+    def _stage(self, q: str) -> int:
+        return self.chip.queue(q).stage
+
+    def _fetch_plan(self, v: Vec, stage: int, t: int) -> tuple[int, int, list] | None:
+        """Can v's planes all pass `stage` in cycle t on one free stream group? -> (dir, base,
+        reads) with reads = [(slice, issue cycle)]."""
+        stages = [self._stage(q) for q in v.slices]
+        west = [s < stage for s in stages]
+        east = [s > stage for s in stages]
+        if all(west):
+            d = EAST
+        elif all(east):
+            d = WEST
+        elif all(s == stage for s in stages):
+            d = EAST
+        else:
+            return None
+        rd = lat(self.chip, "read")
+        w = self.res.wave(d, stage, t)
+        reads = []
+        for q, s in zip(v.slices, stages, strict=True):
+            ti = t - abs(stage - s) * self.chip.hop_cycles - rd
+            if ti < v.ready or not self.res.queue_free(q, ti):
+                return None
+            sl = self.chip.queue(q).index
+            if not self.res.bank_free(sl, v.addr // self.chip.bank_words, ti):
+                return None
+            reads.append((q, ti, s))
+        lo, hi = min(stages + [stage]), max(stages + [stage])
+        base = self.res.find_group(d, v.g, w, lo, hi)
+        if base is None:
+            return None
+        return d, base, reads
+
+    def _take_fetch(self, v: Vec, stage: int, t: int, plan: tuple[int, int, list]) -> str:
+        d, base, reads = plan
+        w = self.res.wave(d, stage, t)
+        for j, (q, ti, s) in enumerate(reads):
+            self.res.take_queue(q, ti)
+            self.res.take_bank(self.chip.queue(q).index, v.addr // self.chip.bank_words, ti)
+            self.res.take_stream(d, base + j, w, min(s, stage), max(s, stage))
+            self.b.at(q, ti, "read", addr=v.addr, z=stream(d, base + j))
+        return stream(d, base)
+
+    def _store_plan(self, dst: Vec, stage: int, t: int) -> tuple[int, int, list] | None:
+        """Can a result written at `stage` in cycle t reach dst's slices on a free group?"""
+        stages = [self._stage(q) for q in dst.slices]
+        if all(s >= stage for s in stages):
+            d = EAST
+        elif all(s <= stage for s in stages):
+            d = WEST
+        else:
+            return None
+        w = self.res.wave(d, stage, t)
+        wr = lat(self.chip, "write")
+        writes = []
+        for q, s in zip(dst.slices, stages, strict=True):
+            ti = t + abs(s - stage) * self.chip.hop_cycles
+            sl = self.chip.queue(q).index
+            if not self.res.queue_free(q, ti) or not self.res.bank_free(
+                    sl, dst.addr // self.chip.bank_words, ti + wr):
+                return None
+            writes.append((q, ti, s))
+        lo, hi = min(stages + [stage]), max(stages + [stage])
+        base = self.res.find_group(d, dst.g, w, lo, hi)
+        if base is None:
+            return None
+        return d, base, writes
+
+    def _take_store(self, dst: Vec, stage: int, t: int, plan) -> tuple[str, int]:
+        d, base, writes = plan
+        w = self.res.wave(d, stage, t)
+        wr = lat(self.chip, "write")
+        done = 0
+        for j, (q, ti, s) in enumerate(writes):
+            self.res.take_queue(q, ti)
+            self.res.take_bank(self.chip.queue(q).index, dst.addr // self.chip.bank_words, ti + wr)
+            self.res.take_stream(d, base + j, w, min(s, stage), max(s, stage))
+            self.b.at(q, ti, "write", addr=dst.addr, a=stream(d, base + j))
+            done = max(done, ti + wr)
+        self.last_cycle = max(self.last_cycle, done)
+        return stream(d, base), done
+
+    # ---- operations -----------------------------------------------------------------------------
+    def op(self, mnemonic: str, srcs: list[Vec], out_dtype: str, *, dt: str | None = None,
+           queue_pool: list[str] | None = None, dst: Vec | None = None, earliest: int = 0,
+           **extra) -> Vec:
+        """Schedule a one-result VXM or SXM operation ASAP; returns the result vector in MEM."""
+        ins = BY_MNEMONIC[mnemonic]
+        srcs = self._separate(list(srcs), ins.unit)
+        pool = queue_pool or (self.vxm_queues if ins.unit == "vxm" else self.sxm_queues)
+        L = lat(self.chip, mnemonic)
+        t = max([earliest] + [v.ready for v in srcs])
+        stage0 = self._stage(pool[0])
+        if dst is None:
+            dst = self.mem.vector(out_dtype, stage0)
+        for _ in range(20000):
+            for q in pool:
+                st = self._stage(q)
+                if not self.res.queue_free(q, t):
+                    continue
+                plans = []
+                ok = True
+                uniq = list(dict.fromkeys(srcs))  # x * x reads x once
+                for v in uniq:
+                    p = self._fetch_plan(v, st, t)
+                    if p is None:
+                        ok = False
+                        break
+                    plans.append(p)
+                    # reserve tentatively so two operands do not pick the same streams
+                    self._tentative(v, st, t, p, add=True)
+                if ok:
+                    sp = self._store_plan(dst, st, t + L)
+                    ok = sp is not None
+                for v, p in zip(uniq, plans, strict=False):
+                    self._tentative(v, st, t, p, add=False)
+                if not ok:
+                    continue
+                self.res.take_queue(q, t)
+                got = {v: self._take_fetch(v, st, t, p) for v, p in zip(uniq, plans, strict=True)}
+                names = [got[v] for v in srcs]
+                zname, done = self._take_store(dst, st, t + L, sp)
+                ops = dict(extra)
+                fields = [o.name for o in ins.operands]
+                stream_fields = [f for f in ("a", "b") if f in fields]
+                for f, nm in zip(stream_fields, names, strict=False):
+                    ops[f] = nm
+                ops["z"] = zname
+                if "dt" in fields and "dt" not in ops:
+                    ops["dt"] = dt or srcs[0].dtype
+                self.b.at(q, t, mnemonic, **ops)
+                self.ops += 1
+                return Vec(dst.dtype, dst.slices, dst.addr, done)
+            t += 1
+        raise LpuError(f"could not schedule {mnemonic}: no free slot found")
+
+    def _separate(self, srcs: list[Vec], unit: str) -> list[Vec]:
+        """Operands read in one cycle cannot share a slice: copy one elsewhere first."""
+        out: list[Vec] = []
+        for v in srcs:
+            clash = [u for u in out if u != v and set(u.slices) & set(v.slices)]
+            if clash:
+                taken = tuple(q for u in out for q in u.slices)
+                dst = self.mem.vector(v.dtype, self.chip.vxm_stage, avoid=taken)
+                v = self.op("mov", [v], v.dtype, dst=dst)
+            out.append(v)
+        return out
+
+    def _tentative(self, v: Vec, stage: int, t: int, plan, add: bool) -> None:
+        d, base, reads = plan
+        w = self.res.wave(d, stage, t)
+        for j, (q, ti, s) in enumerate(reads):
+            key = (d, base + j, w)
+            iv = (min(s, stage), max(s, stage))
+            if add:
+                self.res.waves.setdefault(key, []).append(iv)
+                self.res.queue_busy.setdefault(q, set()).add(ti)
+            else:
+                self.res.waves[key].remove(iv)
+                self.res.queue_busy[q].discard(ti)
+
+    # ---- data ----------------------------------------------------------------------------------
+    def place(self, name: str, dtype: str, values: np.ndarray | None, n_elems: int,
+              near_stage: int | None = None, hemisphere: str | None = None) -> list[Vec]:
+        """Place a 1-D tensor as ceil(n/lanes) vectors near a stage; returns its vectors."""
+        L = self.chip.lanes
+        nv = -(-n_elems // L)
+        stage = self.chip.vxm_stage if near_stage is None else near_stage
+        vecs = [self.mem.vector(dtype, stage, hemisphere) for _ in range(nv)]
+        placement = [(v.slices[j], v.addr, 1) for v in vecs for j in range(v.g)]
+        self.b.data(name, dtype, (n_elems,), placement, values)
+        return vecs
+
+    def output(self, name: str, vecs: list[Vec], n_elems: int) -> None:
+        placement = [(v.slices[j], v.addr, 1) for v in vecs for j in range(v.g)]
+        self.b.data(name, vecs[0].dtype, (n_elems,), placement)
+
+    def const(self, name: str, dtype: str, values: np.ndarray,
+              near_stage: int | None = None) -> list[Vec]:
+        return self.place(name, dtype, np.asarray(values), int(np.asarray(values).size),
+                          near_stage)
+
+    def predicted_cycles(self) -> int:
+        return self.last_cycle + 1 + self.chip.skew
+
+    def build(self):
+        return self.b.build()
+
+
+def dtype_ok(name: str) -> str:
+    if name not in DTYPES:
+        raise LpuError(f"unknown dtype {name}")
+    return name
