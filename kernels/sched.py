@@ -79,12 +79,13 @@ class Resources:
 class MemAlloc:
     """Addresses per (slice, bank); vectors of g planes take g slices in one stage group."""
 
-    def __init__(self, chip: Chip, reserved: dict[tuple[str, int], int] | None = None) -> None:
+    def __init__(self, chip: Chip, exclude: set[str] | None = None) -> None:
         self.chip = chip
-        self.next: dict[tuple[str, int], int] = dict(reserved or {})
+        self.next: dict[tuple[str, int], int] = {}
+        self.exclude = set(exclude or ())  # slices that belong to the weight streams
 
     def slices_by_distance(self, stage: int) -> list[str]:
-        qs = [q for q in self.chip.queues if q.unit == "mem"]
+        qs = [q for q in self.chip.queues if q.unit == "mem" and q.name not in self.exclude]
         qs.sort(key=lambda q: (abs(q.stage - stage), q.index))
         return [q.name for q in qs]
 
@@ -134,6 +135,14 @@ class MemAlloc:
         return Vec(dtype, pick, addr)
 
 
+def weight_slices(chip: Chip, hemisphere: str) -> list[str]:
+    """The slices that stream weights: the farthest from the VXM, one per stream, leaving the
+    slices near the VXM for activations, results and the KV cache."""
+    n = chip.mem_slices_per_hemisphere
+    keep = max(n - chip.streams, min(n // 2, 12)) if n > chip.streams else n // 2
+    return [f"mem.{hemisphere}{i}" for i in range(keep, n)]
+
+
 class Scheduler:
     """Places operations ASAP under the reservation tables and emits them into a Builder."""
 
@@ -141,7 +150,8 @@ class Scheduler:
         self.chip = get_chip(chip) if isinstance(chip, str) else chip
         self.b = Builder(self.chip, source)
         self.res = Resources(self.chip)
-        self.mem = MemAlloc(self.chip)
+        self.mem = MemAlloc(self.chip, exclude={q for h in ("w", "e")
+                                                for q in weight_slices(self.chip, h)})
         self.last_cycle = 0  # last cycle anything lands
         self.vxm_queues = [q.name for q in self.chip.queues if q.unit == "vxm"]
         self.sxm_queues = [q.name for q in self.chip.queues if q.unit == "sxm"]
