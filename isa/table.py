@@ -224,8 +224,9 @@ _add("transpose", "sxm", 0x94, [_A, _Z], _SXM_TR,
      "16 streams x 16 lanes per superlane transposed: z+i lane 16k+j = a+j lane 16k+i.")
 for i, m in enumerate(("rsum", "rmax", "rmin")):
     _add(m, "sxm", 0x98 + i, [_DT, _A, _Z, Operand("seg", "uint", 10, "lanes per segment")],
-         _SXM_RED, f"Every lane gets the {m[1:]} of its segment of seg lanes (fp32 sums in lane "
-         "order); ours, not in the published ISA.", crosses_superlanes=True,
+         _SXM_RED, f"Every lane gets the {m[1:]} of its segment (lanes split into runs of seg from "
+         "lane 0, the last one shorter if seg does not divide L; fp32 sums in lane order); "
+         "ours, not in the published ISA.", crosses_superlanes=True,
          attrs={"red": i})
 
 # ---- C2C: reserved for the multi-chip model -------------------------------------------------

@@ -72,16 +72,30 @@ class WeightAlloc:
         return sum(self.next.values()) * self.chip.lanes
 
 
-def gemv(s: Scheduler, walloc: WeightAlloc, M: int, K: int, wdt: str, xs: list[Vec],
-         earliest: int = 0, hems: list[Hemisphere] | None = None) -> tuple[list[Vec], GemvPlan]:
-    """Schedule y (M,) f32 = W (M, K) @ x; x given as f16 vectors in MEM. Returns the output
-    vectors (f32, in MEM) and the weight placement."""
+def blocks_of(M: int, lanes: int) -> list[int]:
+    """Rows per output block of a plain M-row GEMV: full blocks, then the remainder."""
+    return [min(lanes, M - i) for i in range(0, M, lanes)]
+
+
+def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str,
+         xs: list[Vec], earliest: int = 0, hems: list[Hemisphere] | None = None,
+         mask: bool = True) -> tuple[list[Vec], GemvPlan]:
+    """Schedule y = W @ x with x given as f16 vectors in MEM. M is a row count, or a list with
+    the rows of each output block (a block may use fewer lanes than the vector has, e.g. a
+    head-aligned layout); the weights are the valid rows of all blocks, in order. Returns one
+    f32 output vector per block (lanes past a block's rows are zero when mask is set) and the
+    weight placement."""
     chip = s.chip
     L = chip.lanes
     g = nbytes(wdt)
     if wdt not in ("f16", "i8"):
         raise LpuError("GEMV weights must be f16 or i8")
-    mb, kb = -(-M // L), -(-K // L)
+    block_rows = blocks_of(M, L) if isinstance(M, int) else list(M)
+    if any(not 0 < r <= L for r in block_rows):
+        raise LpuError(f"GEMV blocks must hold 1..{L} rows")
+    row0 = np.concatenate([[0], np.cumsum(block_rows)]).astype(int)
+    M = int(row0[-1])
+    mb, kb = len(block_rows), -(-K // L)
     if len(xs) != kb:
         raise LpuError(f"GEMV: x has {len(xs)} vectors, K={K} needs {kb}")
     hems = hems or hemispheres(chip)
@@ -102,7 +116,6 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int, K: int, wdt: str, xs: list[V
         if n_streams == 0:
             raise LpuError(f"chip {chip.name}: no weight streams")
         rows = n_streams // g
-        ncyc = -(-L // rows)
         stage_of = {q: chip.queue(q).stage for q in ws}
         far = max(abs(st - hem.plane_stage) for st in stage_of.values())
         blocks = []
@@ -121,7 +134,8 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int, K: int, wdt: str, xs: list[V
         for m, k, p in blocks:
             c = max(cursor, plane_ready[p])
             wc: list[int] = []
-            while len(wc) < ncyc:
+            nvalid = block_rows[m]
+            while len(wc) < -(-nvalid // rows):
                 if c not in used and _weights_fit(s, hem, ws, stage_of, c, n_streams):
                     wc.append(c)
                 c += 1
@@ -139,7 +153,7 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int, K: int, wdt: str, xs: list[V
                 m_count[p] += 1
             slot = slot_of_m[m]
             for ci, tc in enumerate(wc):
-                nrows = min(rows, L - ci * rows)
+                nrows = min(rows, nvalid - ci * rows)
                 s.res.take_queue(f"mxm{p}.w", tc)
                 s.b.at(f"mxm{p}.w", tc, "lw", dt=wdt, a=stream(hem.to_plane, 0), n=nrows,
                        row=ci * rows)
@@ -147,9 +161,7 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int, K: int, wdt: str, xs: list[V
                 for j in range(nrows * g):
                     q = ws[j]
                     addr = walloc.take(q)
-                    r = m * L + ci * rows + j // g
-                    if r < M:
-                        w_slots[r, k, j % g] = (chip.queue(q).index, addr)
+                    w_slots[row0[m] + ci * rows + j // g, k, j % g] = (chip.queue(q).index, addr)
                     t_rd = tc - rd_lat - abs(stage_of[q] - hem.plane_stage) * chip.hop_cycles
                     s.res.take_queue(q, t_rd)
                     s.res.take_stream(hem.to_plane, j, w, min(stage_of[q], hem.plane_stage),
@@ -173,6 +185,8 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int, K: int, wdt: str, xs: list[V
                 zname, done = s._take_store(dst, hem.plane_stage, t_acc + acc_lat, sp)
                 s.b.at(f"mxm{p}.r", t_acc, "acc", acc=slot, z=zname)
                 ys[m] = Vec("f32", dst.slices, dst.addr, done)
+                if mask and nvalid < L:  # stale staging rows: zero the unused lanes
+                    ys[m] = s.op("and", [ys[m], s.lane_mask(nvalid)], "f32")
     if (w_slots.reshape(-1, 2) < 0).any():
         raise AssertionError("a weight word was not placed")
     return [y for y in ys if y is not None], GemvPlan(M, K, wdt, w_slots, mb * kb,

@@ -156,6 +156,7 @@ class Scheduler:
         self.vxm_queues = [q.name for q in self.chip.queues if q.unit == "vxm"]
         self.sxm_queues = [q.name for q in self.chip.queues if q.unit == "sxm"]
         self.ops = 0
+        self._masks: dict[int, Vec] = {}
 
     # ---- moving vectors ----------------------------------------------------------------------
     def _stage(self, q: str) -> int:
@@ -321,6 +322,14 @@ class Scheduler:
                 self.res.queue_busy[q].discard(ti)
 
     # ---- data ----------------------------------------------------------------------------------
+    def lane_mask(self, n: int) -> Vec:
+        """A constant f32-typed bit mask: all ones in lanes < n, zero above (for `and`)."""
+        if n not in self._masks:
+            bits = np.where(np.arange(self.chip.lanes) < n, 0xFFFFFFFF, 0).astype(np.uint32)
+            (self._masks[n],) = self.place(f"const.mask{n}", "f32", bits.view(np.float32),
+                                           self.chip.lanes)
+        return self._masks[n]
+
     def place(self, name: str, dtype: str, values: np.ndarray | None, n_elems: int,
               near_stage: int | None = None, hemisphere: str | None = None) -> list[Vec]:
         """Place a 1-D tensor as ceil(n/lanes) vectors near a stage; returns its vectors."""

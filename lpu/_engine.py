@@ -659,9 +659,10 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
             op = F[r, C_SUB]
             isf = dt != DT_I8 and dt != DT_I32
             for s0 in range(0, L, seg):
+                s1 = min(s0 + seg, L)  # a last, shorter segment when seg does not divide L
                 if isf:
                     accf = fa[s0]
-                    for l in range(s0 + 1, s0 + seg):
+                    for l in range(s0 + 1, s1):
                         x = fa[l]
                         if op == 0:
                             accf = accf + x
@@ -676,7 +677,7 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
                     ob = out_bits[0]
                 else:
                     acci = ia[s0]
-                    for l in range(s0 + 1, s0 + seg):
+                    for l in range(s0 + 1, s1):
                         if op == 0:
                             acci = _int_wrap(acci + ia[l], dt)
                         elif op == 1:
@@ -684,7 +685,7 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
                         else:
                             acci = min(acci, ia[l])
                     ob = acci & ((1 << (8 * g)) - 1)
-                for l in range(s0, s0 + seg):
+                for l in range(s0, s1):
                     out_bits[l] = ob
             _scatter_bits(out_bits, g, out_planes)
             h = _write_group(tag, val, F[r, C_Z], g, st, t + lat, hop, out_planes)

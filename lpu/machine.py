@@ -278,8 +278,8 @@ class Machine:
         flag((lw | mv) & ~np.isin(F[:, E.C_DT], [0, 2]), "MXM takes i8 or f16")
         flag(np.isin(cls, [E.K_MV, E.K_ACC]) & (F[:, E.C_SLOT] >= chip.mxm_acc_slots),
              f"accumulator slot must be < {chip.mxm_acc_slots}")
-        flag(red & ((F[:, E.C_SEG] < 1) | (L % np.maximum(F[:, E.C_SEG], 1) != 0)),
-             lambda r: f"segment of {F[r, E.C_SEG]} lanes does not divide {L} lanes")
+        flag(red & ((F[:, E.C_SEG] < 1) | (F[:, E.C_SEG] > L)),
+             lambda r: f"segment of {F[r, E.C_SEG]} lanes: must be 1..{L}")
         flag(red & (F[:, E.C_DT] == 0), "reductions take i32 or float types")
         flag(np.isin(cls, [E.K_SHIFT, E.K_ROTATE]) & (np.abs(F[:, E.C_N]) > L),
              f"lane shift beyond {L} lanes")
