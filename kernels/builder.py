@@ -35,9 +35,10 @@ class Builder:
 
     # ---- data ------------------------------------------------------------------------------
     def data(self, name: str, dtype: str, shape: tuple[int, ...],
-             placement: list[tuple[str | int, int, int]], values: np.ndarray | None = None
-             ) -> Segment:
-        """Place a tensor: placement rows are (MEM queue name or slice number, address, words)."""
+             placement: list[tuple[str | int, int, int]], values: np.ndarray | None = None,
+             words: np.ndarray | None = None) -> Segment:
+        """Place a tensor: placement rows are (MEM queue name or slice number, address, words).
+        values: the tensor (converted here), or words: its MEM words already converted."""
         runs = []
         for sl, addr, n in placement:
             if isinstance(sl, str):
@@ -48,7 +49,7 @@ class Builder:
         if int(runs_a[:, 2].sum()) != need:
             raise LpuError(f"segment {name}: placement holds {int(runs_a[:, 2].sum())} words, "
                            f"shape {shape} needs {need}")
-        data = None
+        data = words
         if values is not None:
             data = tensor_to_words(np.asarray(values).reshape(shape), dtype, self.chip.lanes)
         seg = Segment(name, dtype, tuple(shape), runs_a, data)

@@ -128,30 +128,39 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
         used: set[int] = set()
         # the first weight word must be readable: reads start far * hop + read latency earlier
         cursor = t_start + far * chip.hop_cycles + rd_lat
-        plane_ready = {p: cursor for p in hem.planes}
+        # plane state carries over between GEMVs: when each plane may load again, which
+        # accumulator slot comes next, and when each slot has been read out
+        st8 = s.__dict__.setdefault("_mxm_state", {"ready": {}, "slot": {}, "slot_free": {}})
+        plane_ready = {p: max(cursor, st8["ready"].get(p, 0)) for p in hem.planes}
         slot_of_m: dict[int, int] = {}
-        m_count = {p: 0 for p in hem.planes}
         for m, k, p in blocks:
             c = max(cursor, plane_ready[p])
             wc: list[int] = []
             nvalid = block_rows[m]
             while len(wc) < -(-nvalid // rows):
-                if c not in used and _weights_fit(s, hem, ws, stage_of, c, n_streams):
+                if c not in used and s.res.queue_free(f"mxm{p}.w", c) and _weights_fit(
+                        s, hem, ws, stage_of, c, n_streams):
                     wc.append(c)
                 c += 1
-            iw_t = wc[-1] + 1
-            mv_t = iw_t + iw_lat
+            # install only after the plane's previous product has read its weights
+            iw_t = max(wc[-1] + 1, st8.setdefault("last_mv", {}).get(p, -1) + 1)
+            while not s.res.queue_free(f"mxm{p}.w", iw_t):
+                iw_t += 1
+            if m not in slot_of_m:
+                n_used = st8["slot"].get(p, 0)
+                slot_of_m[m] = n_used % chip.mxm_acc_slots
+                st8["slot"][p] = n_used + 1
+            slot = slot_of_m[m]
+            mv_t = max(iw_t + iw_lat, st8["slot_free"].get((p, slot), 0) if k == 0 else 0)
             while mv_t in used or s._fetch_plan(xs[k], hem.plane_stage, mv_t) is None or \
                     not s.res.queue_free(f"mxm{p}.a", mv_t):
                 mv_t += 1
             used.update(wc)
             used.add(mv_t)
+            st8["last_mv"][p] = mv_t
             cursor = wc[-1] + 1
             plane_ready[p] = iw_t + 1
-            if m not in slot_of_m:
-                slot_of_m[m] = m_count[p] % chip.mxm_acc_slots
-                m_count[p] += 1
-            slot = slot_of_m[m]
+            st8["ready"][p] = iw_t + 1
             for ci, tc in enumerate(wc):
                 nrows = min(rows, nvalid - ci * rows)
                 s.res.take_queue(f"mxm{p}.w", tc)
@@ -184,6 +193,7 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
                 s.res.take_queue(f"mxm{p}.r", t_acc)
                 zname, done = s._take_store(dst, hem.plane_stage, t_acc + acc_lat, sp)
                 s.b.at(f"mxm{p}.r", t_acc, "acc", acc=slot, z=zname)
+                st8["slot_free"][(p, slot)] = t_acc + 1
                 ys[m] = Vec("f32", dst.slices, dst.addr, done)
                 if mask and nvalid < L:  # stale staging rows: zero the unused lanes
                     ys[m] = s.op("and", [ys[m], s.lane_mask(nvalid)], "f32")
@@ -210,10 +220,13 @@ def _weights_fit(s: Scheduler, hem: Hemisphere, ws: list[str], stage_of: dict[st
     return True
 
 
-def place_weights(s: Scheduler, name: str, plan: GemvPlan, values: np.ndarray | None) -> None:
-    """Declare the weight segment at the slots the schedule chose."""
+def place_weights(s: Scheduler, name: str, plan: GemvPlan, values: np.ndarray | None,
+                  words: np.ndarray | None = None) -> None:
+    """Declare the weight segment at the slots the schedule chose (values, or words already
+    converted to MEM words, which a compiler reuses between steps)."""
     slots = plan.w_slots.reshape(-1, 2)
-    s.b.data(name, plan.wdt, (plan.M, plan.K), [(int(a), int(c), 1) for a, c in slots], values)
+    s.b.data(name, plan.wdt, (plan.M, plan.K), [(int(a), int(c), 1) for a, c in slots], values,
+             words)
 
 
 @dataclass

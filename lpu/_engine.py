@@ -673,8 +673,8 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
                             if x < accf or math.isnan(x):
                                 accf = x
                     fz[0] = accf
-                    _encode_floats(fz[:1], dt, out_bits[:1])
-                    ob = out_bits[0]
+                    _encode_floats(fz[:1], dt, bits_b[:1])  # scratch: out_bits holds results
+                    ob = bits_b[0]
                 else:
                     acci = ia[s0]
                     for l in range(s0 + 1, s1):

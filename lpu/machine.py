@@ -98,11 +98,32 @@ class Machine:
                            f"{self.chip.name!r}", hint="re-assemble with --chip")
         L = self.chip.lanes
         self.mem = np.zeros((self.chip.mem_slices, self.chip.mem_words, L), np.uint8)
-        self._check_segments()
-        for seg in program.segments:
-            if seg.data is not None:
-                self._place(seg.name, seg.data)
+        # data segments in MEM: name -> (placement key, the data array itself)
+        self._loaded: dict[str, tuple[bytes, np.ndarray]] = {}
+        self._load_segments()
         self.schedule: Schedule | None = None
+
+    def _load_segments(self) -> None:
+        self._check_segments()
+        for seg in self.program.segments:
+            if seg.data is None:
+                continue
+            key = np.asarray(seg.runs, np.int64).tobytes() + seg.dtype.encode()
+            old = self._loaded.get(seg.name)
+            # the same array object at the same place is already there (weights between steps)
+            if old is None or old[0] != key or old[1] is not seg.data:
+                self._place(seg.name, seg.data)
+                self._loaded[seg.name] = (key, seg.data)
+
+    def swap_program(self, program: Program) -> None:
+        """Run another program on the same MEM (the next decode step): data segments already in
+        place (same name and placement) are not copied again; the rest of MEM is kept."""
+        if program.chip != self.chip.name:
+            raise LpuError(f"program is for chip {program.chip!r}, this machine is "
+                           f"{self.chip.name!r}")
+        self.program = program
+        self._load_segments()
+        self.schedule = None
 
     # ---- data in and out ----------------------------------------------------------------------
     def _check_segments(self) -> None:

@@ -1,0 +1,430 @@
+"""The compiler: a transformer decode step as one static program for one chip.
+
+Weights are laid out once (GEMV order decides every weight word's slice and address); each step
+(one program per position, since the attention length is part of the schedule) places every
+operation at a fixed cycle. The embedding lookup is a table read done by the host runtime.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lpu.errors import LpuError
+from lpu.isa.chips import Chip, get_chip
+from lpu.isa.program import Program, tensor_to_words
+from lpu.kernels.config import ModelConfig
+from lpu.kernels.gemv import WeightAlloc, gemv, place_weights
+from lpu.kernels.sched import Scheduler, Vec
+from lpu.kernels.vector_ops import reduce_all, tree
+
+BIG = 1 << 30  # larger than any vocabulary index: the "no candidate" value of the argmax
+
+
+def quantize_rows(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric per-output-channel int8 (the numeric recipe): q = rint(w / s), s = max|w|/127."""
+    w32 = w.astype(np.float32)
+    amax = np.abs(w32).max(axis=1)
+    scale = np.where(amax > 0, amax / np.float32(127.0), np.float32(1.0)).astype(np.float32)
+    q = np.clip(np.rint(w32 / scale[:, None]), -127, 127).astype(np.int8)
+    return q, scale
+
+
+@dataclass
+class Matrix:
+    """One GEMV as the chip sees it: block rows, the valid weight rows in order (fp16 or int8
+    values), the output-row map (chip lane -> model row, -1 padding) and per-lane scale/bias."""
+
+    name: str
+    block_rows: list[int]
+    K: int
+    weights: np.ndarray  # (sum(block_rows), K) float16 or int8
+    out_rows: np.ndarray  # (n_blocks * lanes,) model row of each output lane, -1 for padding
+    scale: np.ndarray | None  # (n_blocks * lanes,) f32, int8 only
+    bias: np.ndarray | None  # (n_blocks * lanes,) f32
+
+
+@dataclass
+class Layout:
+    """How activations sit in vectors: the q-aligned layout keeps every head inside a vector."""
+
+    lanes: int
+    head_dim: int
+    heads_per_vec: int
+    n_qvec: int
+
+    def head_lanes(self, n_heads: int, kv_of: np.ndarray | None = None) -> np.ndarray:
+        """(n_qvec * lanes,) model row (head*hd + i) of each lane; kv_of maps q head -> row head."""
+        rows = np.full(self.n_qvec * self.lanes, -1, np.int64)
+        for h in range(n_heads):
+            src = h if kv_of is None else int(kv_of[h])
+            v, slot = divmod(h, self.heads_per_vec)
+            base = v * self.lanes + slot * self.head_dim
+            rows[base:base + self.head_dim] = src * self.head_dim + np.arange(self.head_dim)
+        return rows
+
+
+def _blocks_from_rows(rows: np.ndarray, lanes: int) -> list[int]:
+    """Valid lanes per block for an output-row map whose padding sits at each block's end."""
+    out = []
+    for b in range(len(rows) // lanes):
+        blk = rows[b * lanes:(b + 1) * lanes]
+        n = int((blk >= 0).sum())
+        if n == 0 or (blk[:n] < 0).any():
+            raise AssertionError("padding must sit at the end of a block")
+        out.append(n)
+    return out
+
+
+@dataclass
+class CompiledStep:
+    program: Program
+    pos: int
+    predicted_cycles: int
+    spans: list[dict] = field(default_factory=list)
+
+
+class Compiler:
+    """Compiles decode steps of one model for one chip."""
+
+    def __init__(self, weights, chip: Chip | str = "tsp-v1", weights_dtype: str = "fp16",
+                 max_context: int = 64) -> None:
+        self.cfg: ModelConfig = weights.config
+        self.t = weights.tensors
+        self.chip = get_chip(chip) if isinstance(chip, str) else chip
+        if weights_dtype not in ("fp16", "int8"):
+            raise LpuError(f"the LPU compiler takes fp16 or int8 weights, not {weights_dtype}")
+        self.wdt = "i8" if weights_dtype == "int8" else "f16"
+        self.weights_dtype = weights_dtype
+        cfg, L = self.cfg, self.chip.lanes
+        self.max_context = min(max_context, cfg.max_positions)
+        hd = cfg.head_dim
+        if hd > L:
+            raise LpuError(f"head_dim {hd} is wider than a {L}-lane vector")
+        hpv = L // hd
+        self.layout = Layout(L, hd, hpv, -(-cfg.n_heads // hpv))
+        self.nd = -(-cfg.d_model // L)
+        self.kv_of = np.arange(cfg.n_heads) // (cfg.n_heads // cfg.n_kv_heads)
+        self.mats: dict[str, Matrix] = {}
+        self._words: dict[str, np.ndarray] = {}
+        self._prepare()
+
+    # ---- host-side preparation of every GEMV -------------------------------------------------
+    def _matrix(self, name: str, w: np.ndarray, out_rows: np.ndarray,
+                bias: np.ndarray | None = None, in_cols: np.ndarray | None = None) -> None:
+        """w: (out, in) model matrix. out_rows: model row per output lane (-1 = padding);
+        in_cols: model column per input lane (-1 = zero) when the input is not natural."""
+        L = self.chip.lanes
+        w = np.asarray(w)
+        scale_rows = None
+        if self.wdt == "i8":
+            q, scale_rows = quantize_rows(w)
+            w = q
+        else:
+            w = w.astype(np.float16)
+        if in_cols is not None:
+            wc = np.zeros((w.shape[0], len(in_cols)), w.dtype)
+            ok = in_cols >= 0
+            wc[:, ok] = w[:, in_cols[ok]]
+            w = wc
+        valid = out_rows[out_rows >= 0]
+        lane_ok = out_rows >= 0
+        scale = bias_l = None
+        if scale_rows is not None:
+            scale = np.zeros(len(out_rows), np.float32)
+            scale[lane_ok] = scale_rows[valid]
+        if bias is not None:
+            bias_l = np.zeros(len(out_rows), np.float32)
+            bias_l[lane_ok] = np.asarray(bias, np.float32)[valid]
+        self.mats[name] = Matrix(name, _blocks_from_rows(out_rows, L), w.shape[1], w[valid],
+                                 out_rows, scale, bias_l)
+
+    def _natural(self, n: int) -> np.ndarray:
+        L = self.chip.lanes
+        rows = np.full(-(-n // L) * L, -1, np.int64)
+        rows[:n] = np.arange(n)
+        return rows
+
+    def _prepare(self) -> None:
+        cfg, t = self.cfg, self.t
+        lay = self.layout
+        q_rows = lay.head_lanes(cfg.n_heads)
+        kv_rows = lay.head_lanes(cfg.n_heads, self.kv_of)
+        d_rows = self._natural(cfg.d_model)
+        for i in range(cfg.n_layers):
+            p = f"layers.{i}."
+            if cfg.family == "llama":
+                self._matrix(f"{i}.q", t[p + "q.weight"], q_rows)
+                self._matrix(f"{i}.k", t[p + "k.weight"], kv_rows)
+                self._matrix(f"{i}.v", t[p + "v.weight"], kv_rows)
+                self._matrix(f"{i}.o", t[p + "o.weight"], d_rows, in_cols=q_rows)
+                self._matrix(f"{i}.gate", t[p + "gate.weight"], self._natural(cfg.d_ff))
+                self._matrix(f"{i}.up", t[p + "up.weight"], self._natural(cfg.d_ff))
+                self._matrix(f"{i}.down", t[p + "down.weight"], d_rows)
+            else:
+                d = cfg.d_model
+                wqkv, bqkv = t[p + "qkv.weight"], t[p + "qkv.bias"]
+                for j, nm in enumerate("qkv"):
+                    rows = q_rows if nm == "q" else kv_rows
+                    self._matrix(f"{i}.{nm}", wqkv[j * d:(j + 1) * d], rows,
+                                 bias=bqkv[j * d:(j + 1) * d])
+                self._matrix(f"{i}.o", t[p + "o.weight"], d_rows, bias=t[p + "o.bias"],
+                             in_cols=q_rows)
+                self._matrix(f"{i}.fc", t[p + "fc.weight"], self._natural(cfg.d_ff),
+                             bias=t[p + "fc.bias"])
+                self._matrix(f"{i}.proj", t[p + "proj.weight"], d_rows, bias=t[p + "proj.bias"])
+        self._matrix("lm_head", t["lm_head.weight"], self._natural(cfg.vocab_size))
+
+    # ---- memory plan ----------------------------------------------------------------------------
+    def memory_plan(self) -> dict:
+        """Bytes per region and headroom, from the pos-0 step's placement."""
+        step = self.compile_step(0)
+        L = self.chip.lanes
+        per_slice: dict[str, int] = {}
+        regions: dict[str, int] = {}
+        slice_name = {q.index: q.name for q in self.chip.queues if q.unit == "mem"}
+        for seg in step.program.segments:
+            nbytes = seg.n_words * L
+            kind = ("weights" if seg.name.endswith(".W") else "kv_cache" if ".kv." in seg.name
+                    else "constants" if seg.data is not None else "activations_io")
+            regions[kind] = regions.get(kind, 0) + nbytes
+            sl, cnt = np.unique(seg.runs[:, 0], return_counts=True)
+            for a, n in zip(sl, cnt, strict=True):
+                nm = slice_name[int(a)]
+                per_slice[nm] = per_slice.get(nm, 0) + int(n) * L
+        total = sum(regions.values())
+        return {"chip": self.chip.name, "sram_bytes": self.chip.sram_bytes,
+                "used_bytes": total, "headroom_bytes": self.chip.sram_bytes - total,
+                "regions": regions, "per_slice_bytes": per_slice}
+
+    # ---- one decode step -------------------------------------------------------------------------
+    def compile_step(self, pos: int) -> CompiledStep:
+        cfg, chip = self.cfg, self.chip
+        if not 0 <= pos < self.max_context:
+            raise LpuError(f"position {pos} is beyond the compiled context of "
+                           f"{self.max_context} positions")
+        L = chip.lanes
+        lay = self.layout
+        s = Scheduler(chip, source=f"<{cfg.name} step pos={pos}>")
+        walloc = WeightAlloc(chip)
+        spans: list[dict] = []
+        # persistent state first, in a fixed order, so every step sees the same addresses
+        kcache, vcache = [], []
+        for i in range(cfg.n_layers):
+            for cache, nm in ((kcache, "k"), (vcache, "v")):
+                vecs = [[s.mem.vector("f32", chip.vxm_stage) for _ in range(lay.n_qvec)]
+                        for _ in range(self.max_context)]
+                cache.append(vecs)
+                placement = [(v.slices[j], v.addr, 1) for row in vecs for v in row
+                             for j in range(4)]
+                s.b.data(f"{i}.kv.{nm}", "f32", (self.max_context, lay.n_qvec * L), placement)
+        consts = self._constants(s, pos)
+        x = s.place("x0", "f32", None, cfg.d_model)
+
+        def mark(name: str, kind: str, start: int) -> None:
+            spans.append({"name": name, "kind": kind, "start": start, "end": s.last_cycle})
+
+        for i in range(cfg.n_layers):
+            t_layer = s.last_cycle
+            h = self._norm(s, x, consts, f"{i}.attn_norm")
+            mark(f"layer {i} attn_norm", "kernel", t_layer)
+            t0 = s.last_cycle
+            h16 = [s.op("cvt", [v], "f16", **{"from": "f32", "to": "f16"}) for v in h]
+            q = self._linear(s, walloc, f"{i}.q", h16, consts)
+            k = self._linear(s, walloc, f"{i}.k", h16, consts)
+            v = self._linear(s, walloc, f"{i}.v", h16, consts)
+            mark(f"layer {i} qkv", "kernel", t0)
+            t0 = s.last_cycle
+            if cfg.family == "llama":
+                q = [self._rope(s, qv, consts, j) for j, qv in enumerate(q)]
+                k = [self._rope(s, kv, consts, j) for j, kv in enumerate(k)]
+            att = self._attention(s, q, k, v, kcache[i], vcache[i], pos)
+            mark(f"layer {i} attention", "kernel", t0)
+            t0 = s.last_cycle
+            a16 = [s.op("cvt", [a], "f16", **{"from": "f32", "to": "f16"}) for a in att]
+            o = self._linear(s, walloc, f"{i}.o", a16, consts)
+            x = [s.op("add", [a, b], "f32") for a, b in zip(x, o, strict=True)]
+            mark(f"layer {i} o_proj", "kernel", t0)
+            t0 = s.last_cycle
+            h = self._norm(s, x, consts, f"{i}.mlp_norm")
+            h16 = [s.op("cvt", [v], "f16", **{"from": "f32", "to": "f16"}) for v in h]
+            if cfg.family == "llama":
+                gt = self._linear(s, walloc, f"{i}.gate", h16, consts)
+                up = self._linear(s, walloc, f"{i}.up", h16, consts)
+                act = [s.op("mul", [s.op("mul", [gv, s.op("sigmoid", [gv], "f32")], "f32"), uv],
+                            "f32") for gv, uv in zip(gt, up, strict=True)]
+                a16 = [s.op("cvt", [a], "f16", **{"from": "f32", "to": "f16"}) for a in act]
+                mo = self._linear(s, walloc, f"{i}.down", a16, consts)
+            else:
+                fc = self._linear(s, walloc, f"{i}.fc", h16, consts)
+                act = [self._gelu(s, fv) for fv in fc]
+                a16 = [s.op("cvt", [a], "f16", **{"from": "f32", "to": "f16"}) for a in act]
+                mo = self._linear(s, walloc, f"{i}.proj", a16, consts)
+            x = [s.op("add", [a, b], "f32") for a, b in zip(x, mo, strict=True)]
+            mark(f"layer {i} mlp", "kernel", t0)
+            spans.append({"name": f"layer {i}", "kind": "layer", "start": t_layer,
+                          "end": s.last_cycle})
+        t0 = s.last_cycle
+        h = self._norm(s, x, consts, "final_norm")
+        h16 = [s.op("cvt", [v], "f16", **{"from": "f32", "to": "f16"}) for v in h]
+        logits = self._linear(s, walloc, "lm_head", h16, consts)
+        nv = len(logits)
+        rem = cfg.vocab_size - (nv - 1) * L
+        if rem < L:  # padding lanes must never win the argmax
+            logits[-1] = s.op("add", [logits[-1], consts["neg_pad"]], "f32")
+        s.output("logits", logits, cfg.vocab_size)
+        mark("lm_head", "kernel", t0)
+        t0 = s.last_cycle
+        tok = self._argmax(s, logits, consts)
+        s.output("token", [tok], 1)
+        mark("argmax", "kernel", t0)
+        for name, m in self.mats.items():
+            if name not in self._words:  # convert once; later steps hand the same array over
+                self._words[name] = tensor_to_words(m.weights, self.wdt, L)
+            place_weights(s, f"{name}.W", self._plans[name], None, self._words[name])
+        spans.insert(0, {"name": f"step pos={pos}", "kind": "step", "start": 0,
+                         "end": s.last_cycle})
+        return CompiledStep(s.build(), pos, s.predicted_cycles(), spans)
+
+    # ---- building blocks ----------------------------------------------------------------------
+    def _constants(self, s: Scheduler, pos: int) -> dict:
+        cfg, L, lay = self.cfg, self.chip.lanes, self.layout
+        c: dict = {}
+        t = self.t
+
+        def vec_const(name: str, values: np.ndarray) -> list[Vec]:
+            return s.place(name, "f32", np.asarray(values, np.float32), len(values))
+
+        norms = [f"{i}.{n}" for i in range(cfg.n_layers) for n in ("attn_norm", "mlp_norm")]
+        for n in norms + ["final_norm"]:
+            key = ("layers." + n) if n != "final_norm" else n
+            c[n + ".w"] = vec_const(f"const.{n}.w", t[key + ".weight"].astype(np.float32))
+            if cfg.family == "gpt2":
+                c[n + ".b"] = vec_const(f"const.{n}.b", t[key + ".bias"].astype(np.float32))
+        for name, m in self.mats.items():
+            if m.scale is not None:
+                c[name + ".scale"] = vec_const(f"const.{name}.scale", m.scale)
+            if m.bias is not None:
+                c[name + ".bias"] = vec_const(f"const.{name}.bias", m.bias)
+        if cfg.family == "llama":
+            hd = lay.head_dim
+            inv = 1.0 / (cfg.rope_theta ** (np.arange(0, hd, 2, dtype=np.float64) / hd))
+            ang = pos * inv
+            cos = np.concatenate([np.cos(ang), np.cos(ang)]).astype(np.float32)
+            sin = np.concatenate([np.sin(ang), np.sin(ang)]).astype(np.float32)
+            # rotate_half(x) * sin == permute(x) * (sign * sin)
+            sign = np.concatenate([-np.ones(hd // 2), np.ones(hd // 2)]).astype(np.float32)
+            rows = lay.head_lanes(cfg.n_heads)
+            lane_i = np.where(rows >= 0, rows % hd, 0)
+            ok = rows >= 0
+            c["cos"] = vec_const("const.rope_cos", np.where(ok, cos[lane_i], 0))
+            c["sin"] = vec_const("const.rope_sin", np.where(ok, (sign * sin)[lane_i], 0))
+            perm = np.full(L, -1, np.int64)
+            for slot in range(lay.heads_per_vec):
+                b = slot * hd
+                for i in range(hd):
+                    perm[b + i] = b + (i + hd // 2) % hd
+            c["rot_map"] = s.b.lane_map(perm)
+        nv = -(-cfg.vocab_size // L)
+        rem = cfg.vocab_size - (nv - 1) * L
+        pad = np.where(np.arange(L) < rem, 0.0, -np.inf).astype(np.float32)
+        (c["neg_pad"],) = vec_const("const.neg_pad", pad)
+        idx = (np.arange(nv * L) - BIG).astype(np.int32)
+        c["idx"] = s.place("const.argmax_idx", "i32", idx, nv * L)
+        return c
+
+    def _linear(self, s: Scheduler, walloc: WeightAlloc, name: str, xs: list[Vec],
+                consts: dict) -> list[Vec]:
+        m = self.mats[name]
+        ys, plan = gemv(s, walloc, m.block_rows, m.K, self.wdt, xs)
+        if not hasattr(self, "_plans"):
+            self._plans = {}
+        self._plans[name] = plan
+        if m.scale is not None:
+            ys = [s.op("mul", [y, sc], "f32") for y, sc in zip(ys, consts[name + ".scale"],
+                                                                 strict=True)]
+        if m.bias is not None:
+            ys = [s.op("add", [y, b], "f32") for y, b in zip(ys, consts[name + ".bias"],
+                                                               strict=True)]
+        return ys
+
+    def _norm(self, s: Scheduler, xs: list[Vec], consts: dict, name: str) -> list[Vec]:
+        cfg = self.cfg
+        n = cfg.d_model
+        w = consts[name + ".w"]
+        if cfg.family == "llama":
+            sq = [s.op("mul", [x, x], "f32") for x in xs]
+            ms = s.op("muli", [reduce_all(s, "sum", tree(s, "add", sq))], "f32",
+                      imm=float(np.float32(1.0 / n)))
+            r = s.op("rsqrt", [s.op("addi", [ms], "f32", imm=float(cfg.norm_eps))], "f32")
+            return [s.op("mul", [s.op("mul", [x, r], "f32"), wv], "f32")
+                    for x, wv in zip(xs, w, strict=True)]
+        b = consts[name + ".b"]
+        mean = s.op("muli", [reduce_all(s, "sum", tree(s, "add", xs))], "f32",
+                    imm=float(np.float32(1.0 / n)))
+        xc = [s.op("sub", [x, mean], "f32") for x in xs]
+        last = n - (len(xs) - 1) * self.chip.lanes
+        if last < self.chip.lanes:  # padding lanes became -mean: zero them again
+            xc[-1] = s.op("and", [xc[-1], s.lane_mask(last)], "f32")
+        var = s.op("muli", [reduce_all(s, "sum", tree(s, "add", [s.op("mul", [v, v], "f32")
+                                                                 for v in xc]))], "f32",
+                   imm=float(np.float32(1.0 / n)))
+        r = s.op("rsqrt", [s.op("addi", [var], "f32", imm=float(cfg.norm_eps))], "f32")
+        return [s.op("add", [s.op("mul", [s.op("mul", [v, r], "f32"), wv], "f32"), bv], "f32")
+                for v, wv, bv in zip(xc, w, b, strict=True)]
+
+    def _rope(self, s: Scheduler, x: Vec, consts: dict, j: int) -> Vec:
+        rot = s.op("permute", [x], "f32", sg=4, map=consts["rot_map"])
+        a = s.op("mul", [x, consts["cos"][j]], "f32")
+        return s.op("add", [a, s.op("mul", [rot, consts["sin"][j]], "f32")], "f32")
+
+    def _gelu(self, s: Scheduler, x: Vec) -> Vec:
+        # 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3))), fp32 throughout
+        x3 = s.op("mul", [s.op("mul", [x, x], "f32"), x], "f32")
+        inner = s.op("add", [x, s.op("muli", [x3], "f32", imm=0.044715)], "f32")
+        th = s.op("tanh", [s.op("muli", [inner], "f32", imm=math.sqrt(2 / math.pi))], "f32")
+        half_x = s.op("muli", [x], "f32", imm=0.5)
+        return s.op("mul", [half_x, s.op("addi", [th], "f32", imm=1.0)], "f32")
+
+    def _round16(self, s: Scheduler, v: Vec) -> Vec:
+        """fp32 -> nearest fp16 value, kept as fp32 (a product's fp16-rounded input)."""
+        h = s.op("cvt", [v], "f16", **{"from": "f32", "to": "f16"})
+        return s.op("cvt", [h], "f32", **{"from": "f16", "to": "f32"}, dt=None)
+
+    def _store(self, s: Scheduler, v: Vec, dst: Vec) -> Vec:
+        h = s.op("cvt", [v], "f16", **{"from": "f32", "to": "f16"})
+        return s.op("cvt", [h], "f32", dst=dst, **{"from": "f16", "to": "f32"})
+
+    def _attention(self, s: Scheduler, q: list[Vec], k: list[Vec], v: list[Vec],
+                   kc: list[list[Vec]], vc: list[list[Vec]], pos: int) -> list[Vec]:
+        hd = self.layout.head_dim
+        for j in range(len(q)):  # append this position's K and V (rounded to fp16)
+            kc[pos][j] = self._store(s, k[j], kc[pos][j])
+            vc[pos][j] = self._store(s, v[j], vc[pos][j])
+        out = []
+        scale = float(np.float32(1.0 / math.sqrt(hd)))
+        for j, qv in enumerate(q):
+            q16 = self._round16(s, qv)
+            scores = []
+            for t in range(pos + 1):
+                prod = s.op("mul", [q16, kc[t][j]], "f32")
+                sc = s.op("rsum", [prod], "f32", seg=hd)
+                scores.append(s.op("muli", [sc], "f32", imm=scale))
+            m = tree(s, "max", scores)
+            e = [s.op("exp", [s.op("sub", [sc, m], "f32")], "f32") for sc in scores]
+            r = s.op("recip", [tree(s, "add", e)], "f32")
+            terms = [s.op("mul", [self._round16(s, s.op("mul", [ei, r], "f32")), vc[t][j]],
+                          "f32") for t, ei in enumerate(e)]
+            out.append(tree(s, "add", terms))
+        return out
+
+    def _argmax(self, s: Scheduler, logits: list[Vec], consts: dict) -> Vec:
+        m = reduce_all(s, "max", tree(s, "max", logits))
+        cands = []
+        for lv, iv in zip(logits, consts["idx"], strict=True):
+            hit = s.op("cmpeq", [lv, m], "i32", dt="f32")
+            cands.append(s.op("addi", [s.op("and", [hit, iv], "i32", dt="i32")], "i32",
+                              dt="i32", imm=BIG))
+        return reduce_all(s, "min", tree(s, "min", cands, dt="i32"))
