@@ -1,0 +1,255 @@
+"""The event-driven timing model of a GPU running decode steps, kernel by kernel.
+
+Each kernel starts when the previous one has drained and the next launch has arrived (eager:
+host-limited launches; graph: a fixed GPU-side gap), then runs in waves of CTAs over the SMs;
+each wave's memory time follows Little's law (bytes in flight / latency, capped by the HBM
+channels' bandwidth), its compute time the tensor-core or CUDA-core peak; L2 hits come from a
+reuse-distance model across kernels and tokens; HBM refresh stalls follow the absolute clock.
+The hot loop `_simulate` is private, compiled, and takes arrays only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from lpu.gpu.lowering import (
+    K_ALLREDUCE,
+    K_ATTN,
+    K_COMBINE,
+    K_GEMV,
+    P_BF16,
+    P_FP8,
+    P_INT8,
+    StepProgram,
+)
+from lpu.gpu.presets import GpuPreset
+from lpu.gpu.variation import Draws, StepLoad
+
+# Grid shapes of the kernels (assumed, typical of decode engines): a GEMV CTA computes a few
+# output rows; above GEMM_MIN_TOKENS tokens the product runs as 128x128-tile GEMM; an
+# elementwise CTA covers 4096 elements; flash-decoding splits a sequence into >= 256-position
+# chunks until the grid fills the GPU.
+GEMV_ROWS_PER_CTA = 4
+GEMM_MIN_TOKENS = 16
+GEMM_TILE = 128
+GEMM_INFLIGHT_MULT = 4      # a TMA-pipelined GEMM CTA keeps ~4x a GEMV CTA's bytes in flight
+ELEM_PER_CTA = 4096
+ATTN_MIN_CHUNK = 256
+
+# Index of each GPU parameter in the float array the compiled kernel takes.
+(I_SMS, I_CPS, I_CIF, I_HBM_BW, I_HBM_LAT, I_TREFI, I_TRFC, I_CH, I_L2, I_L2_BW, I_L2_LAT,
+ I_F32, I_BF16, I_FP8, I_INT8, I_GEFF, I_GAP, I_HOST, I_GRAPH, I_NVL, I_AR_LAT, I_STEP,
+ I_REFRESH, I_GPUS, N_PARAMS) = range(25)
+
+
+def gpu_params(gpu: GpuPreset, *, graph: bool, refresh: bool, gpus: int) -> np.ndarray:
+    """The preset as the float array `_simulate` reads (times in ns, bandwidths in B/ns)."""
+    p = np.zeros(N_PARAMS)
+    f_ref = gpu.hbm_trfc_ns / gpu.hbm_trefi_ns
+    p[I_SMS] = gpu.sms
+    p[I_CPS] = gpu.ctas_per_sm
+    p[I_CIF] = gpu.cta_bytes_in_flight
+    # The measured streaming bandwidth includes refresh; the channels' own rate is higher by
+    # the refresh duty cycle, which is then charged explicitly.
+    p[I_HBM_BW] = gpu.hbm_stream_bw / (1.0 - f_ref) / 1e9
+    p[I_HBM_LAT] = gpu.hbm_latency_ns
+    p[I_TREFI] = gpu.hbm_trefi_ns
+    p[I_TRFC] = gpu.hbm_trfc_ns
+    p[I_CH] = gpu.hbm_channels
+    p[I_L2] = gpu.l2_bytes
+    p[I_L2_BW] = gpu.l2_bw / 1e9
+    p[I_L2_LAT] = gpu.l2_latency_ns
+    p[I_F32] = gpu.flops_fp32 / 1e9
+    p[I_BF16] = gpu.flops_bf16 / 1e9
+    p[I_FP8] = (gpu.flops_fp8 or gpu.flops_bf16) / 1e9
+    p[I_INT8] = gpu.flops_int8 / 1e9
+    p[I_GEFF] = gpu.gemm_efficiency
+    # A tiny kernel back to back costs the measured launch figure; its body is about one memory
+    # round trip, which the kernel model charges itself, so the gap is the rest.
+    p[I_GAP] = max(gpu.launch_graph_us * 1e3 - gpu.hbm_latency_ns, 0.0)
+    p[I_HOST] = gpu.launch_eager_us * 1e3
+    p[I_GRAPH] = 1.0 if graph else 0.0
+    p[I_NVL] = gpu.nvlink_bw / 1e9
+    p[I_AR_LAT] = gpu.allreduce_latency_us * 1e3
+    p[I_STEP] = gpu.step_overhead_us * 1e3
+    p[I_REFRESH] = 1.0 if refresh else 0.0
+    p[I_GPUS] = gpus
+    return p
+
+
+@njit(cache=True)
+def _wave(a, bh, bl, fc, cif, hbm_bw, hbm_lat, l2_bw, l2_lat, peak, sms):
+    """Time (ns) of one wave of `a` CTAs each moving bh HBM and bl L2 bytes and fc FLOPs."""
+    inflight = a * cif
+    t = 0.0
+    if bh > 0.0:
+        t += a * bh / min(hbm_bw, inflight / hbm_lat)   # Little's law, capped by the channels
+    if bl > 0.0:
+        t += a * bl / min(l2_bw, inflight / l2_lat)
+    if fc > 0.0:
+        tc = a * fc / (peak * min(1.0, a / sms))
+        t = max(t, tc)
+    return t
+
+
+@njit(cache=True)
+def _kernel(ctas, hbm_bytes, l2_bytes, flops, cif, p, peak, clk):
+    """Duration (ns) of a kernel of `ctas` CTAs, wave by wave, and its HBM-busy part."""
+    sms = p[I_SMS]
+    slots = sms * p[I_CPS]
+    n = max(ctas, 1.0)
+    full = math.floor(n / slots)
+    rem = n - full * slots
+    bh = hbm_bytes / n
+    bl = l2_bytes / n
+    fc = flops / n
+    l2_bw = p[I_L2_BW] * clk
+    lat = p[I_HBM_LAT] if hbm_bytes > 0.0 else p[I_L2_LAT]
+    t = lat  # the first bytes arrive one round trip after the first CTA starts
+    if full > 0:
+        t += full * _wave(slots, bh, bl, fc, cif, p[I_HBM_BW], p[I_HBM_LAT], l2_bw,
+                          p[I_L2_LAT], peak, sms)
+    if rem > 0:
+        t += _wave(rem, bh, bl, fc, cif, p[I_HBM_BW], p[I_HBM_LAT], l2_bw, p[I_L2_LAT], peak,
+                   sms)
+    t_hbm = hbm_bytes / p[I_HBM_BW] if hbm_bytes > 0.0 else 0.0
+    return t, t_hbm
+
+
+@njit(cache=True)
+def _refresh_stall(t0, t_hbm, p, phase):
+    """Refresh stalls while a kernel streams from HBM for t_hbm ns starting at t0.
+
+    Channels refresh staggered, one every tREFI/channels ns across the device; each refresh
+    takes one channel of `channels` away for tRFC. Off: the mean duty cycle.
+    """
+    if t_hbm <= 0.0:
+        return 0.0
+    if p[I_REFRESH] == 0.0:
+        return t_hbm * p[I_TRFC] / p[I_TREFI]
+    period = p[I_TREFI] / p[I_CH]
+    count = math.floor((t0 + t_hbm + phase) / period) - math.floor((t0 + phase) / period)
+    return count * p[I_TRFC] / p[I_CH]
+
+
+@njit(cache=True)
+def _simulate(kind, peak_cls, w_bytes, buf, act_tok, flops_tok, out_rows, kv_pos, afl, heads,
+              layer, n_bufs, n_layers, p, tokens, seqs, kvp, pre, pre_sq, gapj, hostj,
+              hiccup, clock, l2cap, phase, trace_start, trace_dur, trace_hbm, trace_l2):
+    """Per-step latency (ns) for every run and step: out[r, t]. Kernel trace of run 0, step 0."""
+    runs, steps = tokens.shape
+    nk = kind.shape[0]
+    out = np.zeros((runs, steps))
+    cif = p[I_CIF]
+    slots = p[I_SMS] * p[I_CPS]
+    graph = p[I_GRAPH] != 0.0
+    for r in range(runs):
+        last = np.full(n_bufs + n_layers, -1.0)   # L2 reuse: byte counter at last access end
+        counter = 0.0
+        now = 0.0
+        for s in range(steps):
+            t0 = now
+            clk = clock[r, s]
+            cap = p[I_L2] * l2cap[r, s]
+            m = tokens[r, s]
+            nseq = seqs[r, s]
+            prev_end = t0
+            host_t = t0
+            splits = 1.0
+            for k in range(nk):
+                kd = kind[k]
+                if kd == K_COMBINE and splits <= 1.0:
+                    if r == 0 and s == 0:
+                        trace_start[k] = prev_end
+                        trace_dur[k] = -1.0  # not launched
+                    continue
+                # --- launch: when can this kernel start?
+                gap = p[I_GAP] * gapj[r, s, k] / clk
+                start = prev_end + gap
+                if not graph:
+                    host_t += p[I_HOST] * hostj[r, s, k] + hiccup[r, s, k]
+                    start = max(start, host_t)
+                # --- traffic, FLOPs and grid of the kernel
+                act = act_tok[k] * m
+                hit_act = 1.0 if act <= cap else cap / act  # activations just written by the
+                w = w_bytes[k]                               # previous kernel sit in L2
+                hit_w = 0.0
+                b = buf[k]
+                size = w
+                if kd == K_ATTN:
+                    b = n_bufs + layer[k]
+                    size = kv_pos[k] * kvp[r, s]
+                    w = size
+                if b >= 0 and size > 0.0:
+                    if last[b] >= 0.0:
+                        dist = counter - last[b]  # bytes touched by others since last use
+                        hit_w = min(max((cap - dist) / size, 0.0), 1.0)
+                    counter += size + act
+                    last[b] = counter
+                else:
+                    counter += act
+                hbm = w * (1.0 - hit_w) + act * (1.0 - hit_act)
+                l2 = w * hit_w + act * hit_act
+                flops = flops_tok[k] * m
+                pk = p[I_F32]
+                if peak_cls[k] == P_BF16:
+                    pk = p[I_BF16] * p[I_GEFF]
+                elif peak_cls[k] == P_FP8:
+                    pk = p[I_FP8] * p[I_GEFF]
+                elif peak_cls[k] == P_INT8:
+                    pk = p[I_INT8] * p[I_GEFF]
+                pk *= clk
+                c_if = cif
+                if kd == K_GEMV:
+                    if m <= GEMM_MIN_TOKENS:
+                        ctas = math.ceil(out_rows[k] / GEMV_ROWS_PER_CTA)
+                    else:
+                        ctas = math.ceil(out_rows[k] / GEMM_TILE) * math.ceil(m / GEMM_TILE)
+                        c_if = cif * GEMM_INFLIGHT_MULT
+                elif kd == K_ATTN:
+                    flops = afl[k] * (kvp[r, s] + pre_sq[r, s])
+                    work = nseq * heads[k]
+                    avg_ctx = kvp[r, s] / max(nseq, 1.0)
+                    splits = max(1.0, min(math.ceil(slots / max(work, 1.0)),
+                                          math.ceil(avg_ctx / ATTN_MIN_CHUNK)))
+                    ctas = work * splits
+                    if pre[r, s] > 0.0:
+                        ctas = max(ctas, slots)
+                else:
+                    ctas = max(1.0, math.ceil(out_rows[k] * m / ELEM_PER_CTA))
+                # --- duration
+                if kd == K_ALLREDUCE:
+                    g = p[I_GPUS]
+                    dur = p[I_AR_LAT] + 2.0 * (g - 1.0) / g * act / p[I_NVL]
+                    t_hbm = 0.0
+                else:
+                    dur, t_hbm = _kernel(ctas, hbm, l2, flops, c_if, p, pk, clk)
+                dur += _refresh_stall(start, t_hbm, p, phase[r])
+                end = start + dur
+                if r == 0 and s == 0:
+                    trace_start[k] = start - t0
+                    trace_dur[k] = dur
+                    trace_hbm[k] = hbm
+                    trace_l2[k] = l2
+                prev_end = end
+            now = prev_end + p[I_STEP]
+            out[r, s] = now - t0
+    return out
+
+
+def simulate_steps(prog: StepProgram, params: np.ndarray, load: StepLoad, draws: Draws
+                   ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Run the compiled model: per-step latency in ns [runs, steps] and the first step's trace."""
+    nk = len(prog)
+    trace = {k: np.zeros(nk) for k in ("start", "dur", "hbm", "l2")}
+    out = _simulate(prog.kind, prog.peak, prog.w_bytes, prog.buf, prog.act_tok, prog.flops_tok,
+                    prog.out_rows.astype(np.float64), prog.kv_pos, prog.attn_flops_pos,
+                    prog.heads.astype(np.float64), prog.layer, prog.n_bufs, prog.n_layers,
+                    params, load.tokens, load.seqs, load.kv_pos, load.prefill, load.prefill_sq,
+                    draws.gap, draws.host, draws.hiccup, draws.clock, draws.l2cap, draws.phase,
+                    trace["start"], trace["dur"], trace["hbm"], trace["l2"])
+    return out, trace
+
