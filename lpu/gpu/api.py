@@ -191,7 +191,7 @@ def simulate(cfg: ModelConfig | str, gpu: str | GpuPreset = "h100-sxm", *, batch
     draws = draw(var, rng, runs, steps, len(prog), g.hbm_trefi_ns)
     sl = step_load(var.load, rng, runs, steps, batch, max(context - 1, 0))
     params = gpu_params(g, graph=graph, refresh=var.refresh, gpus=gpus)
-    ns, trace = simulate_steps(prog, params, sl, draws)
+    ns, trace = simulate_steps(prog, params, sl, draws, trace_step=1)
     per_token_ms = ns[:, 1:] / 1e6
 
     t = np.arange(tokens)

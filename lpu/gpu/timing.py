@@ -138,8 +138,9 @@ def _refresh_stall(t0, t_hbm, p, phase):
 @njit(cache=True)
 def _simulate(kind, peak_cls, w_bytes, buf, act_tok, flops_tok, out_rows, kv_pos, afl, heads,
               layer, n_bufs, n_layers, p, tokens, seqs, kvp, pre, pre_sq, gapj, hostj,
-              hiccup, clock, l2cap, phase, trace_start, trace_dur, trace_hbm, trace_l2):
-    """Per-step latency (ns) for every run and step: out[r, t]. Kernel trace of run 0, step 0."""
+              hiccup, clock, l2cap, phase, trace_step, trace_start, trace_dur, trace_hbm, trace_l2):
+    """Per-step latency (ns) for every run and step: out[r, t]; kernel trace of run 0, step
+    `trace_step` (start relative to the step's start, duration, HBM and L2 bytes)."""
     runs, steps = tokens.shape
     nk = kind.shape[0]
     out = np.zeros((runs, steps))
@@ -162,7 +163,7 @@ def _simulate(kind, peak_cls, w_bytes, buf, act_tok, flops_tok, out_rows, kv_pos
             for k in range(nk):
                 kd = kind[k]
                 if kd == K_COMBINE and splits <= 1.0:
-                    if r == 0 and s == 0:
+                    if r == 0 and s == trace_step:
                         trace_start[k] = prev_end
                         trace_dur[k] = -1.0  # not launched
                     continue
@@ -229,7 +230,7 @@ def _simulate(kind, peak_cls, w_bytes, buf, act_tok, flops_tok, out_rows, kv_pos
                     dur, t_hbm = _kernel(ctas, hbm, l2, flops, c_if, p, pk, clk)
                 dur += _refresh_stall(start, t_hbm, p, phase[r])
                 end = start + dur
-                if r == 0 and s == 0:
+                if r == 0 and s == trace_step:
                     trace_start[k] = start - t0
                     trace_dur[k] = dur
                     trace_hbm[k] = hbm
@@ -240,9 +241,9 @@ def _simulate(kind, peak_cls, w_bytes, buf, act_tok, flops_tok, out_rows, kv_pos
     return out
 
 
-def simulate_steps(prog: StepProgram, params: np.ndarray, load: StepLoad, draws: Draws
-                   ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Run the compiled model: per-step latency in ns [runs, steps] and the first step's trace."""
+def simulate_steps(prog: StepProgram, params: np.ndarray, load: StepLoad, draws: Draws,
+                   trace_step: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Run the compiled model: per-step latency in ns [runs, steps] and one step's trace."""
     nk = len(prog)
     trace = {k: np.zeros(nk) for k in ("start", "dur", "hbm", "l2")}
     out = _simulate(prog.kind, prog.peak, prog.w_bytes, prog.buf, prog.act_tok, prog.flops_tok,
@@ -250,6 +251,7 @@ def simulate_steps(prog: StepProgram, params: np.ndarray, load: StepLoad, draws:
                     prog.heads.astype(np.float64), prog.layer, prog.n_bufs, prog.n_layers,
                     params, load.tokens, load.seqs, load.kv_pos, load.prefill, load.prefill_sq,
                     draws.gap, draws.host, draws.hiccup, draws.clock, draws.l2cap, draws.phase,
+                    trace_step,
                     trace["start"], trace["dur"], trace["hbm"], trace["l2"])
     return out, trace
 

@@ -20,13 +20,13 @@ class LoadModel:
     batch, their KV caches are read), and each new request's prompt is prefilled inside the step
     it arrives in (prefill-prioritised scheduling without chunking, vLLM's long-time default).
     Sizes are assumed, chosen as a moderately loaded chat server: about 16 other requests in
-    flight, ShareGPT-like prompt lengths (lognormal, median ~250 tokens, long tail) and outputs
-    (mean 256 tokens).
+    flight, prompts lognormal around the 512-token inputs common in serving benchmarks (long
+    tail up to 4096) and outputs of mean 256 tokens.
     """
 
     concurrency: float = 16.0          # mean other requests decoding at once
     mean_output_tokens: float = 256.0  # geometric output length of the others
-    prompt_median: float = 250.0       # lognormal prompt length of the others
+    prompt_median: float = 512.0       # lognormal prompt length of the others
     prompt_sigma: float = 1.0
     prompt_max: int = 4096
 
