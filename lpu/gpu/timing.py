@@ -255,3 +255,26 @@ def simulate_steps(prog: StepProgram, params: np.ndarray, load: StepLoad, draws:
                     trace["start"], trace["dur"], trace["hbm"], trace["l2"])
     return out, trace
 
+
+
+def gemv_time_ns(gpu: GpuPreset, rows: int, cols: int, bytes_per_weight: float = 2.0, *,
+                 l2_hit: float = 0.0, bytes_in_flight_per_sm: float | None = None) -> float:
+    """Duration (ns) of one batch-1 GEMV kernel alone (no launch gap): a micro-benchmark.
+
+    `l2_hit` is the fraction of the weights already resident in L2. `bytes_in_flight_per_sm`
+    replaces the engines' GEMV design (preset: ctas_per_sm x cta_bytes_in_flight), e.g. to model
+    a deeply pipelined hand-tuned kernel. Refresh is charged at its mean duty cycle.
+    """
+    if rows < 1 or cols < 1:
+        raise ValueError("a GEMV needs at least one row and one column")
+    p = gpu_params(gpu, graph=True, refresh=False, gpus=1)
+    if bytes_in_flight_per_sm is not None:
+        p[I_CIF] = bytes_in_flight_per_sm / p[I_CPS]
+    w = rows * cols * bytes_per_weight
+    act = cols * 2.0 + rows * 4.0  # fp16 input vector in, fp32 output out (from/to L2)
+    hbm = w * (1.0 - l2_hit)
+    l2 = w * l2_hit + act
+    ctas = float(math.ceil(rows / GEMV_ROWS_PER_CTA))
+    dur, t_hbm = _kernel(ctas, hbm, l2, 2.0 * rows * cols, p[I_CIF], p,
+                         p[I_BF16] * p[I_GEFF], 1.0)
+    return float(dur + _refresh_stall(0.0, t_hbm, p, 0.0))

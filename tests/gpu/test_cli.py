@@ -1,0 +1,66 @@
+"""`lpu gpu` on the command line: JSON contract, errors as one line, config.json models."""
+
+from __future__ import annotations
+
+import json
+
+from lpu.cli import main
+
+FIELDS = {"model", "gpu", "gpus", "weights_dtype", "batch", "per_token_ms", "p50_ms", "p99_ms",
+          "mbu"}
+
+
+def run(capsys, *argv):
+    code = main(["gpu", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_json_has_the_contract_fields(capsys):
+    code, out, _ = run(capsys, "--model", "llama-2-7b", "--tokens", "8", "--json")
+    assert code == 0
+    d = json.loads(out)
+    assert FIELDS <= set(d)
+    assert len(d["per_token_ms"]) == 8 and d["gpu"] == "h100-sxm" and d["batch"] == 1
+    assert 0 < d["mbu"] < 1 and d["p99_ms"] >= d["p50_ms"]
+
+
+def test_human_summary_goes_to_stderr(capsys):
+    code, out, err = run(capsys, "--model", "tiny", "--tokens", "2", "--eager")
+    assert code == 0 and out == ""
+    assert "p50 / p99" in err and "eager" in err
+
+
+def test_unknown_model_is_one_error_line(capsys):
+    code, _, err = run(capsys, "--model", "no-such-model")
+    assert code == 1
+    assert err.count("\n") == 1 and err.startswith("error: unknown model preset")
+
+
+def test_bad_counts_are_usage_errors(capsys):
+    code, _, err = run(capsys, "--model", "tiny", "--tokens", "0")
+    assert code == 2 and "--tokens" in err
+
+
+def test_timing_from_a_config_json_alone(capsys, tmp_path):
+    cfg = {"model_type": "llama", "vocab_size": 32000, "hidden_size": 4096,
+           "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
+           "intermediate_size": 14336, "rope_parameters": {"rope_theta": 500000.0}}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    code, out, _ = run(capsys, "--model", str(tmp_path), "--tokens", "4", "--json",
+                       "--gpu", "a100-80gb", "--weights-dtype", "int8")
+    assert code == 0
+    d = json.loads(out)
+    assert d["gpu"] == "a100-80gb" and d["weights_dtype"] == "int8"
+
+
+def test_broken_config_json_names_the_file(capsys, tmp_path):
+    (tmp_path / "config.json").write_text("{ not json")
+    code, _, err = run(capsys, "--model", str(tmp_path))
+    assert code == 1 and "config.json" in err and "Traceback" not in err
+
+
+def test_tensor_parallel_70b_runs(capsys):
+    code, out, _ = run(capsys, "--model", "llama-2-70b", "--gpus", "4", "--tokens", "2",
+                       "--json")
+    assert code == 0 and json.loads(out)["gpus"] == 4
