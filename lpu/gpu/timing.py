@@ -29,13 +29,15 @@ from lpu.gpu.presets import GpuPreset
 from lpu.gpu.variation import Draws, StepLoad
 
 # Grid shapes of the kernels (assumed, typical of decode engines): a GEMV CTA computes a few
-# output rows; above GEMM_MIN_TOKENS tokens the product runs as 128x128-tile GEMM; an
+# output rows; above GEMM_MIN_TOKENS tokens the product runs as 128x128-tile GEMM, split along K
+# to fill the GPU, keeping the engines' bytes in flight per CTA; an
 # elementwise CTA covers 4096 elements; flash-decoding splits a sequence into >= 256-position
 # chunks until the grid fills the GPU.
 GEMV_ROWS_PER_CTA = 4
 GEMM_MIN_TOKENS = 16
 GEMM_TILE = 128
-GEMM_INFLIGHT_MULT = 4      # a TMA-pipelined GEMM CTA keeps ~4x a GEMV CTA's bytes in flight
+GEMM_MIN_SPLIT_K = 256     # split-K slices of at least 256 K elements
+MAX_SPLIT_K = 16
 ELEM_PER_CTA = 4096
 ATTN_MIN_CHUNK = 256
 
@@ -117,6 +119,36 @@ def _kernel(ctas, hbm_bytes, l2_bytes, flops, cif, p, peak, clk):
                    sms)
     t_hbm = hbm_bytes / p[I_HBM_BW] if hbm_bytes > 0.0 else 0.0
     return t, t_hbm
+
+
+@njit(cache=True)
+def _gemv_grid(rows, slots):
+    """CTAs of a GEMV: the rows-per-CTA config (2, 4 or 8) whose grid fills its last wave
+    best, as an engine's kernel heuristic would pick (ties: GEMV_ROWS_PER_CTA)."""
+    best = math.ceil(rows / GEMV_ROWS_PER_CTA)
+    best_eff = (best / slots) / math.ceil(best / slots)
+    for r in (2.0, 8.0):
+        n = math.ceil(rows / r)
+        eff = (n / slots) / math.ceil(n / slots)
+        if eff > best_eff + 1e-9:
+            best, best_eff = n, eff
+    return best
+
+
+@njit(cache=True)
+def _split_k(base, slots, k_in):
+    """The split-K factor an engine's heuristic picks for `base` output tiles: the one whose
+    grid fills its last wave of CTAs best (ties: fewer splits), K slices >= GEMM_MIN_SPLIT_K."""
+    best, best_eff = 1.0, 0.0
+    top = max(1.0, min(float(MAX_SPLIT_K), math.floor(k_in / GEMM_MIN_SPLIT_K)))
+    s = 1.0
+    while s <= top:
+        n = base * s
+        eff = (n / slots) / math.ceil(n / slots)
+        if eff > best_eff + 1e-9:
+            best, best_eff = s, eff
+        s += 1.0
+    return best
 
 
 @njit(cache=True)
@@ -203,13 +235,13 @@ def _simulate(kind, peak_cls, w_bytes, buf, act_tok, flops_tok, out_rows, kv_pos
                 elif peak_cls[k] == P_INT8:
                     pk = p[I_INT8] * p[I_GEFF]
                 pk *= clk
-                c_if = cif
                 if kd == K_GEMV:
                     if m <= GEMM_MIN_TOKENS:
-                        ctas = math.ceil(out_rows[k] / GEMV_ROWS_PER_CTA)
+                        ctas = _gemv_grid(out_rows[k], slots)
                     else:
-                        ctas = math.ceil(out_rows[k] / GEMM_TILE) * math.ceil(m / GEMM_TILE)
-                        c_if = cif * GEMM_INFLIGHT_MULT
+                        base = math.ceil(out_rows[k] / GEMM_TILE) * math.ceil(m / GEMM_TILE)
+                        k_in = flops_tok[k] / (2.0 * out_rows[k])
+                        ctas = base * _split_k(base, slots, k_in)
                 elif kd == K_ATTN:
                     flops = afl[k] * (kvp[r, s] + pre_sq[r, s])
                     work = nseq * heads[k]
@@ -227,7 +259,7 @@ def _simulate(kind, peak_cls, w_bytes, buf, act_tok, flops_tok, out_rows, kv_pos
                     dur = p[I_AR_LAT] + 2.0 * (g - 1.0) / g * act / p[I_NVL]
                     t_hbm = 0.0
                 else:
-                    dur, t_hbm = _kernel(ctas, hbm, l2, flops, c_if, p, pk, clk)
+                    dur, t_hbm = _kernel(ctas, hbm, l2, flops, cif, p, pk, clk)
                 dur += _refresh_stall(start, t_hbm, p, phase[r])
                 end = start + dur
                 if r == 0 and s == trace_step:
@@ -274,7 +306,7 @@ def gemv_time_ns(gpu: GpuPreset, rows: int, cols: int, bytes_per_weight: float =
     act = cols * 2.0 + rows * 4.0  # fp16 input vector in, fp32 output out (from/to L2)
     hbm = w * (1.0 - l2_hit)
     l2 = w * l2_hit + act
-    ctas = float(math.ceil(rows / GEMV_ROWS_PER_CTA))
+    ctas = float(_gemv_grid(float(rows), p[I_SMS] * p[I_CPS]))
     dur, t_hbm = _kernel(ctas, hbm, l2, 2.0 * rows * cols, p[I_CIF], p,
                          p[I_BF16] * p[I_GEFF], 1.0)
     return float(dur + _refresh_stall(0.0, t_hbm, p, 0.0))
