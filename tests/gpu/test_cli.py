@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+from lpu.kernels.config import preset
+
 from lpu.cli import main
+from lpu.gpu.api import resolve_config
 
 FIELDS = {"model", "gpu", "gpus", "weights_dtype", "batch", "per_token_ms", "p50_ms", "p99_ms",
           "mbu"}
@@ -64,3 +67,20 @@ def test_tensor_parallel_70b_runs(capsys):
     code, out, _ = run(capsys, "--model", "llama-2-70b", "--gpus", "4", "--tokens", "2",
                        "--json")
     assert code == 0 and json.loads(out)["gpus"] == 4
+
+
+def test_config_json_variants_resolve_to_the_same_shape(tmp_path):
+    llama = {"model_type": "llama", "vocab_size": 128256, "hidden_size": 4096,
+             "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
+             "intermediate_size": 14336, "rope_theta": 500000.0,
+             "max_position_embeddings": 8192}
+    (tmp_path / "config.json").write_text(json.dumps(llama))
+    cfg = resolve_config(str(tmp_path))
+    ref = preset("llama-3-8b")
+    assert (cfg.d_model, cfg.n_kv_heads, cfg.d_ff, cfg.rope_theta) == (
+        ref.d_model, ref.n_kv_heads, ref.d_ff, ref.rope_theta)
+    gpt2 = {"model_type": "gpt2", "vocab_size": 50257, "n_embd": 768, "n_layer": 12,
+            "n_head": 12, "n_positions": 1024}
+    (tmp_path / "config.json").write_text(json.dumps(gpt2))
+    cfg = resolve_config(str(tmp_path))
+    assert cfg.matmul_params() == preset("gpt2-small").matmul_params()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import subprocess
+import sys
 
 import numpy as np
 from lpu.kernels.config import ModelConfig
 
 from lpu.gpu.api import simulate
-from lpu.gpu.variation import Variation
+from lpu.gpu.variation import Variation, draw
 
 OFF = Variation.off()
 # ~59 MB of fp16 weights a step: just over the H100's 50 MB L2, so part stays resident
@@ -60,3 +63,20 @@ def test_load_gives_a_long_p99_tail():
     assert r.p99_ms / r.p50_ms >= 2.0
     assert r.p50_ms > idle.p50_ms  # others' tokens and KV caches share every step
     assert r.others is not None and r.others.mean() > 4
+
+
+def test_switching_one_source_off_does_not_shift_the_others_draws():
+    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+    a = draw(Variation(), rng_a, 2, 3, 10, 3900.0)
+    b = draw(dataclasses.replace(Variation(), clock=False, refresh=False), rng_b, 2, 3, 10,
+             3900.0)
+    assert np.array_equal(a.gap, b.gap) and np.array_equal(a.l2cap, b.l2cap)
+    assert np.all(b.clock == 1.0) and np.all(b.phase == 0.0)
+
+
+def test_the_same_seed_gives_the_same_json_in_a_fresh_process():
+    cmd = [sys.executable, "-m", "lpu.cli", "gpu", "--model", "llama-2-7b", "--tokens", "16",
+           "--seed", "3", "--load", "--json"]
+    out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    here = simulate("llama-2-7b", tokens=16, seed=3, load=True)
+    assert out["per_token_ms"] == [float(x) for x in here.per_token_ms[0]]
