@@ -142,6 +142,7 @@ class GpuResult:
             "p50_ms": self.p50_ms, "p99_ms": self.p99_ms, "mbu": self.mbu,
             "context": self.context, "graph": self.graph, "load": self.load, "seed": self.seed,
             "runs": int(self.per_token_ms.shape[0]), "mean_ms": self.mean_ms,
+            "per_token_ms_runs": [[float(x) for x in run] for run in self.per_token_ms],
             "run_spread_ms": self.run_spread_ms,
             "roofline_ms": float(self.roofline_ms.mean()),
             "bytes_per_token": float(self.bytes_per_token.mean()),
