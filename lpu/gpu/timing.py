@@ -31,15 +31,16 @@ from lpu.gpu.variation import Draws, StepLoad
 # Grid shapes of the kernels (assumed, typical of decode engines): a GEMV CTA computes a few
 # output rows; above GEMM_MIN_TOKENS tokens the product runs as 128x128-tile GEMM, split along K
 # to fill the GPU, keeping the engines' bytes in flight per CTA; an
-# elementwise CTA covers 4096 elements; flash-decoding splits a sequence into >= 256-position
-# chunks until the grid fills the GPU.
+# elementwise CTA covers 4096 elements; flash-decoding splits a sequence into >= 64-position
+# chunks (at most 128 splits, FlashAttention-2's cap).
 GEMV_ROWS_PER_CTA = 4
 GEMM_MIN_TOKENS = 16
 GEMM_TILE = 128
 GEMM_MIN_SPLIT_K = 256     # split-K slices of at least 256 K elements
 MAX_SPLIT_K = 16
+MAX_ATTN_SPLITS = 128       # FlashAttention-2's split-KV heuristic caps at 128 splits
+ATTN_MIN_CHUNK = 64
 ELEM_PER_CTA = 4096
-ATTN_MIN_CHUNK = 256
 
 # Index of each GPU parameter in the float array the compiled kernel takes.
 (I_SMS, I_CPS, I_CIF, I_HBM_BW, I_HBM_LAT, I_TREFI, I_TRFC, I_CH, I_L2, I_L2_BW, I_L2_LAT,
@@ -136,11 +137,12 @@ def _gemv_grid(rows, slots):
 
 
 @njit(cache=True)
-def _split_k(base, slots, k_in):
-    """The split-K factor an engine's heuristic picks for `base` output tiles: the one whose
-    grid fills its last wave of CTAs best (ties: fewer splits), K slices >= GEMM_MIN_SPLIT_K."""
+def _split_k(base, slots, k_in, min_slice, max_split):
+    """The split factor an engine's heuristic picks for `base` CTAs of work: the one whose
+    grid fills its last wave of CTAs best (ties: fewer splits), slices of K (or of cached
+    positions) of at least `min_slice`, at most `max_split` of them."""
     best, best_eff = 1.0, 0.0
-    top = max(1.0, min(float(MAX_SPLIT_K), math.floor(k_in / GEMM_MIN_SPLIT_K)))
+    top = max(1.0, min(max_split, math.floor(k_in / min_slice)))
     s = 1.0
     while s <= top:
         n = base * s
@@ -226,6 +228,7 @@ def _simulate(kind, peak_cls, w_bytes, buf, act_tok, flops_tok, out_rows, kv_pos
                     counter += act
                 hbm = w * (1.0 - hit_w) + act * (1.0 - hit_act)
                 l2 = w * hit_w + act * hit_act
+                hbm_moved, l2_moved = hbm, l2  # what the trace reports (timing may differ)
                 flops = flops_tok[k] * m
                 pk = p[I_F32]
                 if peak_cls[k] == P_BF16:
@@ -241,14 +244,24 @@ def _simulate(kind, peak_cls, w_bytes, buf, act_tok, flops_tok, out_rows, kv_pos
                     else:
                         base = math.ceil(out_rows[k] / GEMM_TILE) * math.ceil(m / GEMM_TILE)
                         k_in = flops_tok[k] / (2.0 * out_rows[k])
-                        ctas = base * _split_k(base, slots, k_in)
+                        ctas = base * _split_k(base, slots, k_in, GEMM_MIN_SPLIT_K, MAX_SPLIT_K)
                 elif kd == K_ATTN:
                     flops = afl[k] * (kvp[r, s] + pre_sq[r, s])
                     work = nseq * heads[k]
                     avg_ctx = kvp[r, s] / max(nseq, 1.0)
-                    splits = max(1.0, min(math.ceil(slots / max(work, 1.0)),
-                                          math.ceil(avg_ctx / ATTN_MIN_CHUNK)))
+                    # flash-decoding: each (sequence, KV head) is split into chunks of >= 64
+                    # positions (at most 128 splits); a wave lasts as long as its longest
+                    # chunk, so the grid is timed as if every chunk were full
+                    chunk = max(ATTN_MIN_CHUNK, math.ceil(avg_ctx / MAX_ATTN_SPLITS))
+                    splits = max(1.0, math.ceil(avg_ctx / chunk))
                     ctas = work * splits
+                    if avg_ctx > 0.0:
+                        full = nseq * splits * chunk / kvp[r, s]
+                        hbm += w * (1.0 - hit_w) * (full - 1.0)
+                        l2 += w * hit_w * (full - 1.0)
+                    # every split reads its head's query and writes a partial output
+                    hbm += act * (1.0 - hit_act) * (splits - 1.0)
+                    l2 += act * hit_act * (splits - 1.0)
                     if pre[r, s] > 0.0:
                         ctas = max(ctas, slots)
                 else:
@@ -265,8 +278,8 @@ def _simulate(kind, peak_cls, w_bytes, buf, act_tok, flops_tok, out_rows, kv_pos
                 if r == 0 and s == trace_step:
                     trace_start[k] = start - t0
                     trace_dur[k] = dur
-                    trace_hbm[k] = hbm
-                    trace_l2[k] = l2
+                    trace_hbm[k] = hbm_moved
+                    trace_l2[k] = l2_moved
                 prev_end = end
             now = prev_end + p[I_STEP]
             out[r, s] = now - t0
