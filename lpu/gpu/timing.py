@@ -198,7 +198,7 @@ def _simulate(kind, peak_cls, w_bytes, buf, act_tok, flops_tok, out_rows, kv_pos
                 kd = kind[k]
                 if kd == K_COMBINE and splits <= 1.0:
                     if r == 0 and s == trace_step:
-                        trace_start[k] = prev_end
+                        trace_start[k] = prev_end - t0
                         trace_dur[k] = -1.0  # not launched
                     continue
                 # --- launch: when can this kernel start?

@@ -7,7 +7,7 @@ seed, so the same seed gives the same numbers; a source switched off contributes
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -65,7 +65,6 @@ class Draws:
     clock: np.ndarray      # [R, T] SM clock factor (1 = nominal boost)
     l2cap: np.ndarray      # [R, T] fraction of L2 capacity available
     phase: np.ndarray      # [R] refresh phase in ns (used only when refresh is on)
-    extra: dict = field(default_factory=dict)
 
 
 def draw(var: Variation, rng: np.random.Generator, runs: int, steps: int, kernels: int,
