@@ -274,3 +274,32 @@ def greedy_decode(weights: WeightsLike, prompt_ids: list[int], max_new_tokens: i
         rows.append(logits)
         pos += 1
     return out, np.stack(rows).astype(np.float32)
+
+
+@dataclass
+class RunsOutput:
+    """Greedy decoding repeated `runs` times on the GPU's numerics (for `lpu compare`)."""
+
+    tokens: list[list[int]]      # generated ids per run
+    logits: list[np.ndarray]     # [positions, vocab] per run
+    tokens_identical: bool       # every run generated the same ids
+    bit_identical: bool          # every run's logits are identical to the bit
+
+
+def decode_runs(weights: WeightsLike, prompt_ids: list[int], max_new_tokens: int, *,
+                runs: int = 2, seed: int = 0, dtype: str = "fp16",
+                weights_dtype: str | None = None, split_k_atomics: bool = True) -> RunsOutput:
+    """Decode `runs` times; with split-K atomics each run gets its own arrival order (seed + run),
+    as a real GPU does from run to run, so the low logit bits may differ while tokens agree."""
+    if runs < 1:
+        raise ValueError("runs must be >= 1")
+    toks, logs = [], []
+    for r in range(runs):
+        ids, lg = greedy_decode(weights, prompt_ids, max_new_tokens, dtype=dtype,
+                                weights_dtype=weights_dtype, split_k_atomics=split_k_atomics,
+                                seed=seed + r)
+        toks.append(ids)
+        logs.append(lg)
+    same_tokens = all(t == toks[0] for t in toks)
+    same_bits = all(np.array_equal(x.view(np.uint32), logs[0].view(np.uint32)) for x in logs)
+    return RunsOutput(toks, logs, same_tokens, same_bits)

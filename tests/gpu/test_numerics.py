@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lpu.gpu.numerics import GpuNumerics, greedy_decode, round_bf16
+from lpu.gpu.numerics import GpuNumerics, decode_runs, greedy_decode, round_bf16
 from tests.gpu import naive
 from tests.gpu.fixtures import WIDE, random_weights, tiny_gpt2, tiny_llama
 
@@ -71,3 +71,10 @@ def test_gemv_reduction_matches_a_float64_dot_closely():
 def test_fp8_numerics_are_refused_as_timing_only():
     with pytest.raises(ValueError, match="timing-only"):
         greedy_decode(tiny_llama(), PROMPT, 2, weights_dtype="fp8")
+
+
+def test_repeated_runs_with_atomics_agree_on_tokens_but_not_on_bits():
+    out = decode_runs(random_weights(WIDE), PROMPT, 6, runs=3, seed=0)
+    assert out.tokens_identical and not out.bit_identical
+    tree = decode_runs(random_weights(WIDE), PROMPT, 6, runs=3, split_k_atomics=False)
+    assert tree.tokens_identical and tree.bit_identical
