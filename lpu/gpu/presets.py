@@ -214,3 +214,18 @@ def describe(gpu: GpuPreset) -> list[tuple[str, object, str]]:
     src = SOURCES[gpu.name]
     return [(f.name, getattr(gpu, f.name), src[f.name]) for f in fields(GpuPreset)
             if f.name != "name"]
+
+
+def markdown() -> str:
+    """The parameter table and the sources, as docs/gpu.md section 7 holds them."""
+    names = [f.name for f in fields(GpuPreset) if f.name != "name"]
+    lines = ["| parameter | " + " | ".join(GPUS) + " |", "|---|" + "---|" * len(GPUS)]
+    for n in names:
+        lines.append(f"| `{n}` | " + " | ".join(f"{getattr(g, n):g}" for g in GPUS.values())
+                     + " |")
+    lines.append("")
+    for key in GPUS:
+        lines.append(f"**{key}**\n")
+        lines.extend(f"- `{n}`: {SOURCES[key][n]}" for n in names)
+        lines.append("")
+    return "\n".join(lines)

@@ -43,3 +43,10 @@ def test_aliases_and_unknown_names():
     assert gpu_preset(GPUS["a100-80gb"]) is GPUS["a100-80gb"]
     with pytest.raises(KeyError, match="known: h100-sxm"):
         gpu_preset("v100")
+
+
+def test_docs_hold_the_current_parameter_table():
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "gpu.md"
+    assert presets.markdown() in doc.read_text(encoding="utf-8")
