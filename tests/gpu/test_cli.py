@@ -84,3 +84,12 @@ def test_config_json_variants_resolve_to_the_same_shape(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(gpt2))
     cfg = resolve_config(str(tmp_path))
     assert cfg.matmul_params() == preset("gpt2-small").matmul_params()
+
+
+def test_runs_without_variation_are_identical_in_json(capsys):
+    code, out, _ = run(capsys, "--model", "llama-2-7b", "--tokens", "4", "--runs", "3",
+                       "--no-variation", "--json")
+    d = json.loads(out)
+    assert code == 0 and len(d["per_token_ms_runs"]) == 3
+    assert d["run_spread_ms"] == 0.0
+    assert d["per_token_ms_runs"][0] == d["per_token_ms_runs"][2] == d["per_token_ms"]
