@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from lpu.kernels.config import ModelConfig, preset
 
 # A model wide enough that its matrix products span several 128-element K tiles (split-K).

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
-from lpu.kernels.config import preset
-
 from lpu.cli import main
 from lpu.gpu.api import resolve_config
+from lpu.kernels.config import preset
 
 FIELDS = {"model", "gpu", "gpus", "weights_dtype", "batch", "per_token_ms", "p50_ms", "p99_ms",
           "mbu"}

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from lpu.kernels.config import preset
 
 from lpu.gpu.lowering import K_ALLREDUCE, K_GEMV, lower_decode_step
+from lpu.kernels.config import preset
 
 
 def test_llama_step_has_the_engine_kernel_sequence():

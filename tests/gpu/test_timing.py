@@ -6,7 +6,6 @@ import itertools
 
 import numpy as np
 import pytest
-from lpu.kernels.config import ModelConfig
 
 from lpu.errors import LpuError
 from lpu.gpu.api import simulate
@@ -14,6 +13,7 @@ from lpu.gpu.lowering import lower_decode_step
 from lpu.gpu.presets import GPUS
 from lpu.gpu.timing import gemv_time_ns
 from lpu.gpu.variation import Variation
+from lpu.kernels.config import ModelConfig
 
 H100 = GPUS["h100-sxm"]
 OFF = Variation.off()

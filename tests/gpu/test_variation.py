@@ -8,10 +8,10 @@ import subprocess
 import sys
 
 import numpy as np
-from lpu.kernels.config import ModelConfig
 
 from lpu.gpu.api import simulate
 from lpu.gpu.variation import Variation, draw
+from lpu.kernels.config import ModelConfig
 
 OFF = Variation.off()
 # ~59 MB of fp16 weights a step: just over the H100's 50 MB L2, so part stays resident
