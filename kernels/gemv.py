@@ -104,11 +104,18 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
     w_slots = np.full((M, kb, g, 2), -1, np.int64)
     ys: list[Vec | None] = [None] * mb
     # Output blocks split between hemispheres; within one, planes take turns.
-    per = [mb // len(hems) + (1 if i < mb % len(hems) else 0) for i in range(len(hems))]
-    starts = np.cumsum([0] + per)
+    # Output blocks go to the hemisphere with the least weight traffic so far (over all
+    # GEMVs of the program), which balances both SRAM use and streaming time.
+    st8 = s.__dict__.setdefault("_mxm_state", {"ready": {}, "slot": {}, "slot_free": {}})
+    load = st8.setdefault("load", {h.name: 0 for h in hems})
+    owner: dict[str, list[int]] = {h.name: [] for h in hems}
+    for m in range(mb):
+        h = min(hems, key=lambda h: (load[h.name], h.name != "w")).name
+        owner[h].append(m)
+        load[h] += block_rows[m] * kb
     t_start = max([earliest] + [x.ready for x in xs])
     for hi, hem in enumerate(hems):
-        ms = list(range(starts[hi], starts[hi + 1]))
+        ms = owner[hem.name]
         if not ms:
             continue
         ws = hem.weight_slices
@@ -130,7 +137,6 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
         cursor = t_start + far * chip.hop_cycles + rd_lat
         # plane state carries over between GEMVs: when each plane may load again, which
         # accumulator slot comes next, and when each slot has been read out
-        st8 = s.__dict__.setdefault("_mxm_state", {"ready": {}, "slot": {}, "slot_free": {}})
         plane_ready = {p: max(cursor, st8["ready"].get(p, 0)) for p in hem.planes}
         slot_of_m: dict[int, int] = {}
         for m, k, p in blocks:

@@ -38,13 +38,14 @@ class Resources:
 
     def __init__(self, chip: Chip) -> None:
         self.chip = chip
+        self.hop = chip.hop_cycles
         self.queue_busy: dict[str, set[int]] = {}
         # (dir, stream, wave) -> list of (lo, hi) stage intervals carrying a value
         self.waves: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
         self.bank_use: set[tuple[int, int, int]] = set()  # (slice, bank, cycle)
 
     def wave(self, d: int, stage: int, cycle: int) -> int:
-        hop = self.chip.hop_cycles
+        hop = self.hop
         return cycle - stage * hop if d == EAST else cycle + stage * hop
 
     def queue_free(self, q: str, t: int) -> bool:
@@ -83,6 +84,7 @@ class MemAlloc:
         self.chip = chip
         self.next: dict[tuple[str, int], int] = {}
         self.exclude = set(exclude or ())  # slices that belong to the weight streams
+        self.bank_words = chip.bank_words
 
     def slices_by_distance(self, stage: int) -> list[str]:
         qs = [q for q in self.chip.queues if q.unit == "mem" and q.name not in self.exclude]
@@ -90,9 +92,9 @@ class MemAlloc:
         return [q.name for q in qs]
 
     def take(self, q: str, n: int = 1, bank: int = 1) -> int:
-        base = bank * self.chip.bank_words
+        base = bank * self.bank_words
         a = self.next.get((q, bank), base)
-        if a + n > base + self.chip.bank_words:
+        if a + n > base + self.bank_words:
             raise LpuError(f"out of SRAM: slice {q} bank {bank} is full")
         self.next[(q, bank)] = a + n
         return a
@@ -157,10 +159,14 @@ class Scheduler:
         self.sxm_queues = [q.name for q in self.chip.queues if q.unit == "sxm"]
         self.ops = 0
         self._masks: dict[int, Vec] = {}
+        self._stages = {q.name: q.stage for q in self.chip.queues}
+        self._slice = {q.name: q.index for q in self.chip.queues}
+        self.hop = self.chip.hop_cycles
+        self.bank_words = self.chip.bank_words
 
     # ---- moving vectors ----------------------------------------------------------------------
     def _stage(self, q: str) -> int:
-        return self.chip.queue(q).stage
+        return self._stages[q]
 
     def _fetch_plan(self, v: Vec, stage: int, t: int) -> tuple[int, int, list] | None:
         """Can v's planes all pass `stage` in cycle t on one free stream group? -> (dir, base,
@@ -180,11 +186,11 @@ class Scheduler:
         w = self.res.wave(d, stage, t)
         reads = []
         for q, s in zip(v.slices, stages, strict=True):
-            ti = t - abs(stage - s) * self.chip.hop_cycles - rd
+            ti = t - abs(stage - s) * self.hop - rd
             if ti < v.ready or not self.res.queue_free(q, ti):
                 return None
-            sl = self.chip.queue(q).index
-            if not self.res.bank_free(sl, v.addr // self.chip.bank_words, ti):
+            sl = self._slice[q]
+            if not self.res.bank_free(sl, v.addr // self.bank_words, ti):
                 return None
             reads.append((q, ti, s))
         lo, hi = min(stages + [stage]), max(stages + [stage])
@@ -198,7 +204,7 @@ class Scheduler:
         w = self.res.wave(d, stage, t)
         for j, (q, ti, s) in enumerate(reads):
             self.res.take_queue(q, ti)
-            self.res.take_bank(self.chip.queue(q).index, v.addr // self.chip.bank_words, ti)
+            self.res.take_bank(self._slice[q], v.addr // self.bank_words, ti)
             self.res.take_stream(d, base + j, w, min(s, stage), max(s, stage))
             self.b.at(q, ti, "read", addr=v.addr, z=stream(d, base + j))
         return stream(d, base)
@@ -216,10 +222,10 @@ class Scheduler:
         wr = lat(self.chip, "write")
         writes = []
         for q, s in zip(dst.slices, stages, strict=True):
-            ti = t + abs(s - stage) * self.chip.hop_cycles
-            sl = self.chip.queue(q).index
+            ti = t + abs(s - stage) * self.hop
+            sl = self._slice[q]
             if not self.res.queue_free(q, ti) or not self.res.bank_free(
-                    sl, dst.addr // self.chip.bank_words, ti + wr):
+                    sl, dst.addr // self.bank_words, ti + wr):
                 return None
             writes.append((q, ti, s))
         lo, hi = min(stages + [stage]), max(stages + [stage])
@@ -235,7 +241,7 @@ class Scheduler:
         done = 0
         for j, (q, ti, s) in enumerate(writes):
             self.res.take_queue(q, ti)
-            self.res.take_bank(self.chip.queue(q).index, dst.addr // self.chip.bank_words, ti + wr)
+            self.res.take_bank(self._slice[q], dst.addr // self.bank_words, ti + wr)
             self.res.take_stream(d, base + j, w, min(s, stage), max(s, stage))
             self.b.at(q, ti, "write", addr=dst.addr, a=stream(d, base + j))
             done = max(done, ti + wr)
@@ -255,10 +261,13 @@ class Scheduler:
         stage0 = self._stage(pool[0])
         if dst is None:
             dst = self.mem.vector(out_dtype, stage0)
+        groups: dict[int, list[str]] = {}
+        for q in pool:  # queues at one stage see the same streams: plan once per stage
+            groups.setdefault(self._stage(q), []).append(q)
         for _ in range(20000):
-            for q in pool:
-                st = self._stage(q)
-                if not self.res.queue_free(q, t):
+            for st, qs in groups.items():
+                q = next((q for q in qs if self.res.queue_free(q, t)), None)
+                if q is None:
                     continue
                 plans = []
                 ok = True
