@@ -124,6 +124,7 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
             raise LpuError(f"chip {chip.name}: no weight streams")
         rows = n_streams // g
         stage_of = {q: chip.queue(q).stage for q in ws}
+        slice_of = {q: chip.queue(q).index for q in ws}
         far = max(abs(st - hem.plane_stage) for st in stage_of.values())
         blocks = []
         P = len(hem.planes)
@@ -167,6 +168,8 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
             cursor = wc[-1] + 1
             plane_ready[p] = iw_t + 1
             st8["ready"][p] = iw_t + 1
+            # per stream, the reads of consecutive cycles become one `read` + `repeat`
+            runs: dict[int, list[tuple[int, int]]] = {}  # stream -> [(first cycle, count)]
             for ci, tc in enumerate(wc):
                 nrows = min(rows, nvalid - ci * rows)
                 s.res.take_queue(f"mxm{p}.w", tc)
@@ -176,12 +179,20 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
                 for j in range(nrows * g):
                     q = ws[j]
                     addr = walloc.take(q)
-                    w_slots[row0[m] + ci * rows + j // g, k, j % g] = (chip.queue(q).index, addr)
+                    w_slots[row0[m] + ci * rows + j // g, k, j % g] = (slice_of[q], addr)
                     t_rd = tc - rd_lat - abs(stage_of[q] - hem.plane_stage) * chip.hop_cycles
                     s.res.take_queue(q, t_rd)
                     s.res.take_stream(hem.to_plane, j, w, min(stage_of[q], hem.plane_stage),
                                       max(stage_of[q], hem.plane_stage))
-                    s.b.at(q, t_rd, "read", addr=addr, z=stream(hem.to_plane, j))
+                    r = runs.setdefault(j, [])
+                    if r and r[-1][0] + r[-1][2] == t_rd and r[-1][1] + r[-1][2] == addr:
+                        r[-1] = (r[-1][0], r[-1][1], r[-1][2] + 1)
+                    else:
+                        r.append((t_rd, addr, 1))
+            for j, rlist in runs.items():
+                for t_rd, addr, n in rlist:
+                    s.b.at(ws[j], t_rd, "read", addr=addr, z=stream(hem.to_plane, j),
+                           step=1 if n > 1 else 0, repeat=(n - 1, 1) if n > 1 else None)
             s.res.take_queue(f"mxm{p}.w", iw_t)
             s.b.at(f"mxm{p}.w", iw_t, "iw")
             plan = s._fetch_plan(xs[k], hem.plane_stage, mv_t)

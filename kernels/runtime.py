@@ -1,0 +1,133 @@
+"""The host runtime of an LPU decode: embeddings in, one compiled step per position, tokens out.
+
+The chip runs every transformer step; the host reads the embedding row of each input token (a
+table lookup), hands it over, and reads back logits and the argmax token the chip computed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lpu.errors import LpuError
+from lpu.isa.chips import Chip, get_chip
+from lpu.kernels.compiler import CompiledStep, Compiler
+from lpu.machine import Machine, RunResult
+
+
+def embed(weights, token: int, pos: int) -> np.ndarray:
+    """The step's input vector: the token's embedding row (+ its position's, GPT-2), fp32."""
+    cfg, t = weights.config, weights.tensors
+    if not 0 <= token < cfg.vocab_size:
+        raise LpuError(f"token id {token} is outside the vocabulary (0..{cfg.vocab_size - 1})")
+    x = t["tok_emb"][token].astype(np.float32)
+    if cfg.family == "gpt2":
+        x = x + t["pos_emb"][pos].astype(np.float32)
+    return x
+
+
+@dataclass
+class StepRecord:
+    pos: int
+    token_in: int
+    cycles: int
+    predicted: int
+    token_out: int
+    result: RunResult | None = None
+    compiled: CompiledStep | None = None
+
+
+@dataclass
+class DecodeResult:
+    prompt_ids: list[int]
+    tokens: list[int]  # generated ids
+    logits: np.ndarray  # [positions, vocab] f32
+    steps: list[StepRecord] = field(default_factory=list)
+    chip: Chip | None = None
+
+    @property
+    def cycles_per_token(self) -> list[int]:
+        return [s.cycles for s in self.steps]
+
+    @property
+    def latency_us_per_token(self) -> list[float]:
+        return [c / (self.chip.clock_ghz * 1e3) for c in self.cycles_per_token]
+
+    @property
+    def deterministic(self) -> bool:
+        """Every step took exactly the cycles its static schedule said (so equal shapes take
+        equal cycles, whatever the data)."""
+        return all(s.cycles == s.predicted for s in self.steps)
+
+
+def chips_needed(comp: Compiler) -> int:
+    """tsp-v1-style chips the weights need, counting what the weight slices of one can hold."""
+    from lpu.kernels.sched import weight_slices
+
+    chip = comp.chip
+    per_chip = sum(len(weight_slices(chip, h)) for h in ("w", "e")) * chip.mem_words
+    need = comp.weight_words()
+    return max(1, -(-need // per_chip))
+
+
+class LpuDecoder:
+    """Greedy decoding on the emulated chip, one compiled program per position."""
+
+    def __init__(self, weights, chip: Chip | str = "tsp-v1", weights_dtype: str = "fp16",
+                 max_context: int = 64) -> None:
+        self.weights = weights
+        self.chip = get_chip(chip) if isinstance(chip, str) else chip
+        self.compiler = Compiler(weights, self.chip, weights_dtype, max_context)
+        n = chips_needed(self.compiler)
+        if n > 1:
+            raise LpuError(f"{weights.config.name} with {weights_dtype} weights needs {n} "
+                           f"{self.chip.name} chips; scale-out is not modelled yet",
+                           hint="try --weights-dtype int8 or a smaller model")
+        self._steps: dict[int, CompiledStep] = {}
+        self.machine: Machine | None = None
+
+    def step_program(self, pos: int) -> CompiledStep:
+        if pos not in self._steps:
+            self._steps[pos] = self.compiler.compile_step(pos)
+        return self._steps[pos]
+
+    def reset(self) -> None:
+        """Forget the KV cache (a fresh machine next time)."""
+        self.machine = None
+
+    def run_step(self, token: int, pos: int) -> tuple[StepRecord, np.ndarray]:
+        st = self.step_program(pos)
+        if self.machine is None:
+            self.machine = Machine(st.program)
+        else:
+            self.machine.swap_program(st.program)
+        self.machine.load("x0", embed(self.weights, token, pos))
+        res = self.machine.run()
+        logits = self.machine.dump("logits").astype(np.float32)
+        tok = int(self.machine.dump("token").reshape(-1)[0])
+        return StepRecord(pos, token, res.cycles, st.predicted_cycles, tok, res, st), logits
+
+    def decode(self, prompt_ids: list[int], max_new_tokens: int,
+               progress=None) -> DecodeResult:
+        if not prompt_ids:
+            raise LpuError("the prompt needs at least one token")
+        if max_new_tokens < 1:
+            raise LpuError("--max-new-tokens must be at least 1")
+        total = len(prompt_ids) + max_new_tokens - 1
+        if total > self.compiler.max_context:
+            raise LpuError(f"prompt + new tokens need {total} positions; compiled for "
+                           f"{self.compiler.max_context}")
+        self.reset()
+        ids = list(prompt_ids)
+        steps, rows = [], []
+        for pos in range(total):
+            rec, logits = self.run_step(ids[pos], pos)
+            steps.append(rec)
+            rows.append(logits)
+            if pos >= len(prompt_ids) - 1:
+                ids.append(rec.token_out)
+            if progress:
+                progress(pos + 1, total)
+        gen = ids[len(prompt_ids):]
+        return DecodeResult(list(prompt_ids), gen, np.stack(rows), steps, self.chip)
