@@ -177,10 +177,45 @@ class Compiler:
                 self._matrix(f"{i}.proj", t[p + "proj.weight"], d_rows, bias=t[p + "proj.bias"])
         self._matrix("lm_head", t["lm_head.weight"], self._natural(cfg.vocab_size))
 
+    # ---- sizes and bounds -------------------------------------------------------------------------
+    def weight_words(self) -> int:
+        """MEM words the weights take as laid out (rows padded to whole vectors, byte planes)."""
+        g = 1 if self.wdt == "i8" else 2
+        L = self.chip.lanes
+        return sum(m.weights.shape[0] * (-(-m.K // L)) * g for m in self.mats.values())
+
+    def roofline(self, step: CompiledStep) -> dict:
+        """The lower bound on a step's cycles (tsp.md): the largest of the weight feed, SRAM
+        reads and VXM work; the critical path is reported by the schedule itself."""
+        from lpu.schedule import build_schedule
+
+        chip, L = self.chip, self.chip.lanes
+        g = 1 if self.wdt == "i8" else 2
+        weight_bytes = self.cfg.matmul_params() * g
+        sched = build_schedule(step.program, chip)
+        ops = np.bincount(sched.opcode, minlength=256)
+        from lpu.isa.table import BY_MNEMONIC as B
+
+        reads = int(ops[B["read"].opcode])
+        vxm = int(sum(ops[i.opcode] for i in B.values() if i.unit == "vxm"))
+        terms = {
+            # weights / bytes the streams can carry into the MXMs per cycle (both directions)
+            "feed": weight_bytes / (2 * chip.streams * L),
+            # every word read / SRAM read words per cycle (one read per slice per cycle: the
+            # second bank's port serves writes in this model)
+            "sram": reads / chip.mem_slices,
+            "vxm": vxm / chip.vxm_queues,
+        }
+        bound = max(terms.values())
+        return {"terms_cycles": terms, "binding": max(terms, key=terms.get),
+                "bound_cycles": bound, "cycles": step.predicted_cycles,
+                "ratio": step.predicted_cycles / bound, "weight_bytes": weight_bytes,
+                "words_read": reads, "vxm_ops": vxm}
+
     # ---- memory plan ----------------------------------------------------------------------------
-    def memory_plan(self) -> dict:
-        """Bytes per region and headroom, from the pos-0 step's placement."""
-        step = self.compile_step(0)
+    def memory_plan(self, step: CompiledStep | None = None) -> dict:
+        """Bytes per region and headroom, from a step's placement (position 0 by default)."""
+        step = step or self.compile_step(0)
         L = self.chip.lanes
         per_slice: dict[str, int] = {}
         regions: dict[str, int] = {}

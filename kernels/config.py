@@ -114,6 +114,8 @@ def _gpt2(name: str, d: int, layers: int, heads: int, vocab: int = 50257,
 PRESETS: dict[str, ModelConfig] = {
     # Small enough for the `mini` chip: every weight fits its SRAM (see lpu info --chip mini).
     "tiny": _llama("tiny", 256, 64, 2, 4, 2, 128, ctx=64),
+    # The embedded default of `lpu demo`: big enough to show the story, quick to emulate.
+    "demo": _llama("demo", 512, 256, 4, 8, 4, 688, ctx=128),
     "tiny-gpt2": ModelConfig("tiny-gpt2", "gpt2", 256, 64, 2, 4, 4, 16, 256, 64, 1e-5, 0.0, True),
     "gpt2-small": _gpt2("gpt2-small", 768, 12, 12),
     "gpt2-medium": _gpt2("gpt2-medium", 1024, 24, 16),
