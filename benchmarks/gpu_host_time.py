@@ -9,30 +9,15 @@ Run: python benchmarks/gpu_host_time.py
 from __future__ import annotations
 
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 
-import numba
-import numpy as np
-
 from lpu.gpu.api import simulate
 
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return (f"{platform.platform()}; CPU {cpu} x{os.cpu_count()}; python "
-            f"{platform.python_version()}; numpy {np.__version__}; numba {numba.__version__}")
+sys.path.insert(0, os.path.dirname(__file__))
+from _machine import machine
 
 
 def main() -> int:
