@@ -113,7 +113,9 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
         h = min(hems, key=lambda h: (load[h.name], h.name != "w")).name
         owner[h].append(m)
         load[h] += block_rows[m] * kb
-    t_start = max([earliest] + [x.ready for x in xs])
+    # Weights do not depend on x: streaming starts as soon as the hemisphere's streams and
+    # planes allow (prefetching into the planes' staging buffers); only the products wait.
+    t_start = earliest
     for hi, hem in enumerate(hems):
         ms = owner[hem.name]
         if not ms:
@@ -135,7 +137,8 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
                     blocks.append((m, k, hem.planes[j]))
         used: set[int] = set()
         # the first weight word must be readable: reads start far * hop + read latency earlier
-        cursor = t_start + far * chip.hop_cycles + rd_lat
+        cursor = max(t_start + far * chip.hop_cycles + rd_lat,
+                     st8.setdefault("feed", {}).get(hem.name, 0))
         # plane state carries over between GEMVs: when each plane may load again, which
         # accumulator slot comes next, and when each slot has been read out
         plane_ready = {p: max(cursor, st8["ready"].get(p, 0)) for p in hem.planes}
@@ -166,6 +169,7 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
             used.add(mv_t)
             st8["last_mv"][p] = mv_t
             cursor = wc[-1] + 1
+            st8["feed"][hem.name] = cursor
             plane_ready[p] = iw_t + 1
             st8["ready"][p] = iw_t + 1
             # per stream, the reads of consecutive cycles become one `read` + `repeat`

@@ -27,6 +27,9 @@ class Vec:
     slices: tuple[str, ...]
     addr: int
     ready: int = 0
+    # (stage, cycle, stream group): where the value passes its producer's stage on its way to
+    # MEM, so a consumer at that stage and cycle can take it straight off the stream
+    fwd: tuple[int, int, str] | None = None
 
     @property
     def g(self) -> int:
@@ -257,7 +260,7 @@ class Scheduler:
         srcs = self._separate(list(srcs), ins.unit)
         pool = queue_pool or (self.vxm_queues if ins.unit == "vxm" else self.sxm_queues)
         L = lat(self.chip, mnemonic)
-        t = max([earliest] + [v.ready for v in srcs])
+        t = max([earliest] + [min(v.ready, v.fwd[1]) if v.fwd else v.ready for v in srcs])
         stage0 = self._stage(pool[0])
         if dst is None:
             dst = self.mem.vector(out_dtype, stage0)
@@ -272,6 +275,8 @@ class Scheduler:
                 plans = []
                 ok = True
                 uniq = list(dict.fromkeys(srcs))  # x * x reads x once
+                fwd = {v: v.fwd[2] for v in uniq if v.fwd and v.fwd[0] == st and v.fwd[1] == t}
+                uniq = [v for v in uniq if v not in fwd]
                 for v in uniq:
                     p = self._fetch_plan(v, st, t)
                     if p is None:
@@ -289,6 +294,7 @@ class Scheduler:
                     continue
                 self.res.take_queue(q, t)
                 got = {v: self._take_fetch(v, st, t, p) for v, p in zip(uniq, plans, strict=True)}
+                got.update(fwd)
                 names = [got[v] for v in srcs]
                 zname, done = self._take_store(dst, st, t + L, sp)
                 ops = dict(extra)
@@ -301,7 +307,7 @@ class Scheduler:
                     ops["dt"] = dt or srcs[0].dtype
                 self.b.at(q, t, mnemonic, **ops)
                 self.ops += 1
-                return Vec(dst.dtype, dst.slices, dst.addr, done)
+                return Vec(dst.dtype, dst.slices, dst.addr, done, (st, t + L, zname))
             t += 1
         raise LpuError(f"could not schedule {mnemonic}: no free slot found")
 
