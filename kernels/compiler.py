@@ -456,10 +456,10 @@ class Compiler:
         return out
 
     def _argmax(self, s: Scheduler, logits: list[Vec], consts: dict) -> Vec:
+        """First index of the maximum: lanes equal to the global max keep (index - BIG) < 0,
+        the others 0; the minimum over everything is (first index - BIG)."""
         m = reduce_all(s, "max", tree(s, "max", logits))
-        cands = []
-        for lv, iv in zip(logits, consts["idx"], strict=True):
-            hit = s.op("cmpeq", [lv, m], "i32", dt="f32")
-            cands.append(s.op("addi", [s.op("and", [hit, iv], "i32", dt="i32")], "i32",
-                              dt="i32", imm=BIG))
-        return reduce_all(s, "min", tree(s, "min", cands, dt="i32"))
+        cands = [s.op("and", [s.op("cmpeq", [lv, m], "i32", dt="f32"), iv], "i32", dt="i32")
+                 for lv, iv in zip(logits, consts["idx"], strict=True)]
+        low = reduce_all(s, "min", tree(s, "min", cands, dt="i32"))
+        return s.op("addi", [low], "i32", dt="i32", imm=BIG)
