@@ -102,6 +102,7 @@ class Machine:
         self._loaded: dict[str, tuple[bytes, np.ndarray]] = {}
         self._load_segments()
         self.schedule: Schedule | None = None
+        self._prepared: tuple | None = None
 
     def _load_segments(self) -> None:
         self._check_segments()
@@ -353,10 +354,17 @@ class Machine:
     # ---- running --------------------------------------------------------------------------------
     def run(self, max_cycles: int | None = None) -> RunResult:
         chip = self.chip
-        F, offsets = self._decode()
-        sched = build_schedule(self.program, chip)
-        self._rows = np.zeros(0, np.int64)
-        self._check_ranges(F, offsets, sched)
+        # Decoding, scheduling and checking depend on the program only: a program run again
+        # (the same object, e.g. a repeated decode step) reuses them.
+        cached = self._prepared
+        if cached is not None and cached[0] is self.program:
+            _, F, offsets, sched, self._rows = cached
+        else:
+            F, offsets = self._decode()
+            sched = build_schedule(self.program, chip)
+            self._rows = np.zeros(0, np.int64)
+            self._check_ranges(F, offsets, sched)
+            self._prepared = (self.program, F, offsets, sched, self._rows)
         self.schedule = sched
         q_stage = np.array([q.stage for q in chip.queues], np.int64)
         q_index = np.array([q.index for q in chip.queues], np.int64)
