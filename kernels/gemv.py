@@ -60,12 +60,12 @@ class WeightAlloc:
         self.chip = chip
         self.next: dict[str, int] = {}
 
-    def take(self, q: str) -> int:
+    def take(self, q: str, n: int = 1) -> int:
         a = self.next.get(q, 0)
-        if a >= self.chip.mem_words:
+        if a + n > self.chip.mem_words:
             raise LpuError(f"the weights do not fit: slice {q} is full", hint="use int8 weights "
                            "or a bigger chip (see lpu compile --json for the memory plan)")
-        self.next[q] = a + 1
+        self.next[q] = a + n
         return a
 
     def used_bytes(self) -> int:
@@ -127,6 +127,8 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
         rows = n_streams // g
         stage_of = {q: chip.queue(q).stage for q in ws}
         slice_of = {q: chip.queue(q).index for q in ws}
+        dists = [abs(stage_of[q] - hem.plane_stage) * chip.hop_cycles for q in ws]
+        ivs = [(min(stage_of[q], hem.plane_stage), max(stage_of[q], hem.plane_stage)) for q in ws]
         far = max(abs(st - hem.plane_stage) for st in stage_of.values())
         blocks = []
         P = len(hem.planes)
@@ -149,7 +151,7 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
             nvalid = block_rows[m]
             while len(wc) < -(-nvalid // rows):
                 if c not in used and s.res.queue_free(f"mxm{p}.w", c) and _weights_fit(
-                        s, hem, ws, stage_of, c, n_streams):
+                        s, hem, ws, dists, ivs, c, n_streams, rd_lat):
                     wc.append(c)
                 c += 1
             # install only after the plane's previous product has read its weights
@@ -172,31 +174,37 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
             st8["feed"][hem.name] = cursor
             plane_ready[p] = iw_t + 1
             st8["ready"][p] = iw_t + 1
-            # per stream, the reads of consecutive cycles become one `read` + `repeat`
-            runs: dict[int, list[tuple[int, int]]] = {}  # stream -> [(first cycle, count)]
+            nrows_c = [min(rows, nvalid - ci * rows) for ci in range(len(wc))]
             for ci, tc in enumerate(wc):
-                nrows = min(rows, nvalid - ci * rows)
                 s.res.take_queue(f"mxm{p}.w", tc)
-                s.b.at(f"mxm{p}.w", tc, "lw", dt=wdt, a=stream(hem.to_plane, 0), n=nrows,
-                       row=ci * rows)
-                w = s.res.wave(hem.to_plane, hem.plane_stage, tc)
-                for j in range(nrows * g):
-                    q = ws[j]
-                    addr = walloc.take(q)
-                    w_slots[row0[m] + ci * rows + j // g, k, j % g] = (slice_of[q], addr)
-                    t_rd = tc - rd_lat - abs(stage_of[q] - hem.plane_stage) * chip.hop_cycles
-                    s.res.take_queue(q, t_rd)
-                    s.res.take_stream(hem.to_plane, j, w, min(stage_of[q], hem.plane_stage),
-                                      max(stage_of[q], hem.plane_stage))
-                    r = runs.setdefault(j, [])
-                    if r and r[-1][0] + r[-1][2] == t_rd and r[-1][1] + r[-1][2] == addr:
-                        r[-1] = (r[-1][0], r[-1][1], r[-1][2] + 1)
-                    else:
-                        r.append((t_rd, addr, 1))
-            for j, rlist in runs.items():
-                for t_rd, addr, n in rlist:
-                    s.b.at(ws[j], t_rd, "read", addr=addr, z=stream(hem.to_plane, j),
-                           step=1 if n > 1 else 0, repeat=(n - 1, 1) if n > 1 else None)
+                s.b.at(f"mxm{p}.w", tc, "lw", dt=wdt, a=stream(hem.to_plane, 0),
+                       n=nrows_c[ci], row=ci * rows)
+            waves = [s.res.wave(hem.to_plane, hem.plane_stage, tc) for tc in wc]
+            for j in range(n_streams):
+                # stream j carries row r*rows + j//g, byte plane j%g, in the cycles it is used
+                cnt = sum(1 for n in nrows_c if j < n * g)
+                if cnt == 0:
+                    break
+                q, dist, iv = ws[j], dists[j], ivs[j]
+                a0 = walloc.take(q, cnt)
+                busy = s.res.queue_busy.setdefault(q, set())
+                t_rds = [tc - rd_lat - dist for tc in wc[:cnt]]
+                if busy.intersection(t_rds):
+                    raise AssertionError(f"weight slice {q} double-booked")
+                busy.update(t_rds)
+                for w in waves[:cnt]:
+                    s.res.waves.setdefault((hem.to_plane, j, w), []).append(iv)
+                w_slots[row0[m] + np.arange(cnt) * rows + j // g, k, j % g, 0] = slice_of[q]
+                w_slots[row0[m] + np.arange(cnt) * rows + j // g, k, j % g, 1] = \
+                    a0 + np.arange(cnt)
+                # consecutive cycles become one `read` + `repeat` with address step 1
+                i0 = 0
+                for i in range(1, cnt + 1):
+                    if i == cnt or t_rds[i] != t_rds[i - 1] + 1:
+                        n = i - i0
+                        s.b.at(q, t_rds[i0], "read", addr=a0 + i0, z=stream(hem.to_plane, j),
+                               step=1 if n > 1 else 0, repeat=(n - 1, 1) if n > 1 else None)
+                        i0 = i
             s.res.take_queue(f"mxm{p}.w", iw_t)
             s.b.at(f"mxm{p}.w", iw_t, "iw")
             plan = s._fetch_plan(xs[k], hem.plane_stage, mv_t)
@@ -224,20 +232,19 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
                                                       {"rows_per_cycle": rows})
 
 
-def _weights_fit(s: Scheduler, hem: Hemisphere, ws: list[str], stage_of: dict[str, int],
-                 tc: int, n_streams: int) -> bool:
+def _weights_fit(s: Scheduler, hem: Hemisphere, ws: list[str], dists: list[int],
+                 ivs: list[tuple[int, int]], tc: int, n_streams: int, rd: int) -> bool:
     """Are all weight slices and streams free to deliver a row group at plane cycle tc?"""
-    chip = s.chip
-    rd = lat(chip, "read")
     w = s.res.wave(hem.to_plane, hem.plane_stage, tc)
+    busy, waves = s.res.queue_busy, s.res.waves
     for j in range(n_streams):
-        q = ws[j]
-        st = stage_of[q]
-        if not s.res.queue_free(q, tc - rd - abs(st - hem.plane_stage) * chip.hop_cycles):
+        if tc - rd - dists[j] in busy.get(ws[j], ()):
             return False
-        if not s.res.stream_free(hem.to_plane, j, w, min(st, hem.plane_stage),
-                                 max(st, hem.plane_stage)):
-            return False
+        taken = waves.get((hem.to_plane, j, w))
+        if taken:
+            lo, hi = ivs[j]
+            if any(not (hi < a or b < lo) for a, b in taken):
+                return False
     return True
 
 

@@ -88,11 +88,14 @@ class MemAlloc:
         self.next: dict[tuple[str, int], int] = {}
         self.exclude = set(exclude or ())  # slices that belong to the weight streams
         self.bank_words = chip.bank_words
+        self._by_distance: dict[int, list[str]] = {}
 
     def slices_by_distance(self, stage: int) -> list[str]:
-        qs = [q for q in self.chip.queues if q.unit == "mem" and q.name not in self.exclude]
-        qs.sort(key=lambda q: (abs(q.stage - stage), q.index))
-        return [q.name for q in qs]
+        if stage not in self._by_distance:
+            qs = [q for q in self.chip.queues if q.unit == "mem" and q.name not in self.exclude]
+            qs.sort(key=lambda q: (abs(q.stage - stage), q.index))
+            self._by_distance[stage] = [q.name for q in qs]
+        return self._by_distance[stage]
 
     def take(self, q: str, n: int = 1, bank: int = 1) -> int:
         base = bank * self.bank_words
