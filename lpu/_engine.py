@@ -63,6 +63,24 @@ def _swrite(tag, val, field, stage, cycle, hop, vec) -> int:
 
 
 @njit
+def _sfind(tag, field, stage, cycle, hop) -> int:
+    """Stage of the live writer of stream `field` seen at `stage` in `cycle`, or -1 (empty)."""
+    d = field >> 5
+    s = field & 31
+    w = _wave(d, stage, cycle, hop)
+    slot = w & (tag.shape[2] - 1)
+    if d == 0:
+        for p in range(stage, -1, -1):
+            if tag[0, s, slot, p] == w:
+                return p
+    else:
+        for p in range(stage, tag.shape[3]):
+            if tag[1, s, slot, p] == w:
+                return p
+    return -1
+
+
+@njit
 def _sread(tag, val, field, stage, cycle, hop, out) -> int:
     """Copy the live value of stream `field` at `stage` in `cycle` into out; H_EMPTY if none."""
     d = field >> 5
@@ -419,6 +437,7 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
     ia = np.zeros(L, np.int64)
     ib = np.zeros(L, np.int64)
     y = np.zeros(L, np.float32)
+    f16f = f16tab.view(np.float32)
     lw_rows = np.zeros((32, L), np.float32)
     # MEM: pending writes (land cycle order = issue order, all writes share one latency)
     P = 1 << 12
@@ -557,14 +576,26 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
             a = F[r, C_A]
             stg = 1 - active[p]
             wdt[p, stg] = dt
+            d = a >> 5
+            slot_w = _wave(d, st, t, hop) & (tag.shape[2] - 1)
             for rr in range(nrows):
-                h = _read_group(tag, val, (a & 32) | ((a & 31) + rr * g), g, st, t, hop, planes)
-                if h:
-                    return h, i, t, (a & 32) | ((a & 31) + rr * g), st, i
-                _gather_bits(planes, g, bits_a)
-                _bits_to_values(bits_a, dt, ua, ia, f16tab)
-                for c in range(L):
-                    lw_rows[rr, c] = np.float32(ia[c]) if dt == DT_I8 else fa[c]
+                # read the row's byte planes straight out of the stream registers
+                f0 = (a & 32) | ((a & 31) + rr * g)
+                p0 = _sfind(tag, f0, st, t, hop)
+                if p0 < 0:
+                    return H_EMPTY, i, t, f0, st, i
+                lo = val[d, f0 & 31, slot_w, p0]
+                if dt == DT_I8:
+                    for c in range(L):
+                        v = np.int64(lo[c])
+                        lw_rows[rr, c] = np.float32(v - 256 if v >= 128 else v)
+                else:
+                    p1 = _sfind(tag, f0 + 1, st, t, hop)
+                    if p1 < 0:
+                        return H_EMPTY, i, t, f0 + 1, st, i
+                    hi = val[d, (f0 + 1) & 31, slot_w, p1]
+                    for c in range(L):
+                        lw_rows[rr, c] = f16f[np.int64(lo[c]) | (np.int64(hi[c]) << 8)]
             # the buffer is stored transposed [c, r] so mv vectorises over rows
             row0 = F[r, C_ROW]
             Wst = wbuf[p, stg]
