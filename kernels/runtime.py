@@ -61,14 +61,38 @@ class DecodeResult:
         return all(s.cycles == s.predicted for s in self.steps)
 
 
-def chips_needed(comp: Compiler) -> int:
-    """tsp-v1-style chips the weights need, counting what the weight slices of one can hold."""
+def _weight_capacity_words(chip: Chip) -> int:
     from lpu.kernels.sched import weight_slices
 
-    chip = comp.chip
-    per_chip = sum(len(weight_slices(chip, h)) for h in ("w", "e")) * chip.mem_words
-    need = comp.weight_words()
-    return max(1, -(-need // per_chip))
+    return sum(len(weight_slices(chip, h)) for h in ("w", "e")) * chip.mem_words
+
+
+def chips_needed(comp: Compiler) -> int:
+    """Chips the weights need, counting what the weight slices of one chip can hold."""
+    return max(1, -(-comp.weight_words() // _weight_capacity_words(comp.chip)))
+
+
+def chips_needed_for(cfg, weights_dtype: str, chip: Chip | str = "tsp-v1") -> int:
+    """The same count from the model's shape alone (no weights needed): every matrix row takes
+    ceil(in / lanes) words per byte of its type (heads padded to whole vectors aside)."""
+    chip = get_chip(chip) if isinstance(chip, str) else chip
+    g = 1 if weights_dtype == "int8" else 2
+    L = chip.lanes
+    words = cfg.n_layers * sum(o * (-(-i // L)) * g for _, o, i in cfg.layer_matrices())
+    words += cfg.vocab_size * (-(-cfg.d_model // L)) * g
+    return max(1, -(-words // _weight_capacity_words(chip)))
+
+
+def check_fits(spec: str, weights_dtype: str, chip: str) -> None:
+    """Stop cleanly, before loading any weights, when a model needs more than one chip."""
+    from lpu.kernels.weights import resolve_model
+
+    cfg = resolve_model(spec)
+    n = chips_needed_for(cfg, weights_dtype, chip)
+    if n > 1:
+        raise LpuError(f"{cfg.name} with {weights_dtype} weights needs {n} {chip} chips (its "
+                       "weights do not fit one chip's SRAM); scale-out is not modelled yet",
+                       hint="try --weights-dtype int8 or a smaller model; lpu gpu runs any size")
 
 
 class LpuDecoder:

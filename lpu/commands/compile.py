@@ -13,9 +13,10 @@ from lpu.errors import LpuError
 
 
 def run(args: argparse.Namespace) -> int:
-    from lpu.kernels.runtime import LpuDecoder
+    from lpu.kernels.runtime import LpuDecoder, check_fits
     from lpu.kernels.weights import load_weights
 
+    check_fits(args.model, args.weights_dtype, args.chip)
     weights = load_weights(args.model, seed=args.seed)
     dec = LpuDecoder(weights, args.chip, args.weights_dtype, max_context=args.context)
     comp = dec.compiler

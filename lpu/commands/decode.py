@@ -37,9 +37,10 @@ def prompt_ids(args: argparse.Namespace, vocab: int) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lpu.kernels.runtime import LpuDecoder
+    from lpu.kernels.runtime import LpuDecoder, check_fits
     from lpu.kernels.weights import load_weights
 
+    check_fits(args.model, args.weights_dtype, args.chip)
     weights = load_weights(args.model, seed=args.seed)
     ids = prompt_ids(args, weights.config.vocab_size)
     need = len(ids) + args.max_new_tokens - 1
