@@ -201,7 +201,7 @@ class SafetensorsFile:
 
     def read_f32(self, name: str) -> np.ndarray:
         """The tensor widened to float32 (exact for F16 and BF16)."""
-        dtype, shape, a, b = self.entries[name]
+        dtype, shape, a, _ = self.entries[name]
         if dtype not in _DTYPES:
             raise LpuError(f"tensor {name!r} has dtype {dtype}; supported: "
                            f"{', '.join(_DTYPES)}", file=str(self.path))
