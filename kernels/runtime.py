@@ -117,8 +117,8 @@ class LpuDecoder:
         return self._steps[pos]
 
     def reset(self) -> None:
-        """Forget the KV cache (a fresh machine next time)."""
-        self.machine = None
+        """Start a new sequence. The machine (and its SRAM) is kept: step `pos` writes the KV
+        cache at `pos` before anything reads it, so nothing stale is ever read."""
 
     def run_step(self, token: int, pos: int) -> tuple[StepRecord, np.ndarray]:
         st = self.step_program(pos)

@@ -89,6 +89,7 @@ class MemAlloc:
         self.exclude = set(exclude or ())  # slices that belong to the weight streams
         self.bank_words = chip.bank_words
         self._by_distance: dict[int, list[str]] = {}
+        self._cand: dict[tuple, list] = {}
 
     def slices_by_distance(self, stage: int) -> list[str]:
         if stage not in self._by_distance:
@@ -96,6 +97,25 @@ class MemAlloc:
             qs.sort(key=lambda q: (abs(q.stage - stage), q.index))
             self._by_distance[stage] = [q.name for q in qs]
         return self._by_distance[stage]
+
+    def _candidates(self, near_stage: int, h: str, g: int,
+                    avoid: tuple[str, ...]) -> list[tuple[list[str], dict[str, int]]]:
+        """Slice groups to choose a vector's planes from: for each of the three nearest stages
+        of hemisphere h, the slices at or beyond it (enough for g planes)."""
+        key = (near_stage, h, g, avoid)
+        if key not in self._cand:
+            chip = self.chip
+            names = [q for q in self.slices_by_distance(near_stage)
+                     if q.startswith(f"mem.{h}") and q not in avoid]
+            dist = {q: abs(chip.queue(q).stage - near_stage) for q in names}
+            out = []
+            for d0 in sorted(set(dist.values()))[:3]:
+                grp = [q for q in names if dist[q] >= d0][: max(g, chip.mem_slices_per_stage)]
+                out.append((grp, dist))
+            if len(self._cand) > 4096:
+                self._cand.clear()
+            self._cand[key] = out
+        return self._cand[key]
 
     def take(self, q: str, n: int = 1, bank: int = 1) -> int:
         base = bank * self.bank_words
@@ -113,24 +133,16 @@ class MemAlloc:
         g = nbytes(dtype)
         chip = self.chip
         base = bank * chip.bank_words
+        nxt = self.next
         best = None
         for h in ("w", "e") if hemisphere is None else (hemisphere,):
-            names = [q for q in self.slices_by_distance(near_stage)
-                     if q.startswith(f"mem.{h}") and q not in avoid]
-            stages = sorted({chip.queue(q).stage for q in names},
-                            key=lambda st: abs(st - near_stage))
-            for st0 in stages[:3]:
-                # g consecutive stages' worth of slices starting at this group (mini: 1/stage)
-                grp = [q for q in names if abs(chip.queue(q).stage - near_stage)
-                       >= abs(st0 - near_stage)][: max(g, chip.mem_slices_per_stage)]
-                grp.sort(key=lambda q: (self.next.get((q, bank), base),
-                                        abs(chip.queue(q).stage - near_stage)))
+            for grp, dists in self._candidates(near_stage, h, g, avoid):
+                grp = sorted(grp, key=lambda q: (nxt.get((q, bank), base), dists[q]))
                 pick = tuple(grp[:g])
                 if len(pick) < g:
                     continue
-                addr = max(self.next.get((q, bank), base) for q in pick)
-                dist = max(abs(chip.queue(q).stage - near_stage) for q in pick)
-                score = (addr - base) * 4 + dist
+                addr = max(nxt.get((q, bank), base) for q in pick)
+                score = (addr - base) * 4 + max(dists[q] for q in pick)
                 if best is None or score < best[0]:
                     best = (score, pick, addr)
         if best is None:

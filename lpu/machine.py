@@ -102,7 +102,8 @@ class Machine:
         self._loaded: dict[str, tuple[bytes, np.ndarray]] = {}
         self._load_segments()
         self.schedule: Schedule | None = None
-        self._prepared: tuple | None = None
+        # prepared programs by id (the program itself is kept, so an id is never reused)
+        self._prepared: dict[int, tuple] = {}
 
     def _load_segments(self) -> None:
         self._check_segments()
@@ -356,7 +357,7 @@ class Machine:
         chip = self.chip
         # Decoding, scheduling and checking depend on the program only: a program run again
         # (the same object, e.g. a repeated decode step) reuses them.
-        cached = self._prepared
+        cached = self._prepared.get(id(self.program))
         if cached is not None and cached[0] is self.program:
             _, F, offsets, sched, self._rows = cached
         else:
@@ -364,7 +365,9 @@ class Machine:
             sched = build_schedule(self.program, chip)
             self._rows = np.zeros(0, np.int64)
             self._check_ranges(F, offsets, sched)
-            self._prepared = (self.program, F, offsets, sched, self._rows)
+            if len(self._prepared) >= 256:  # a decode's steps: keep the most recent ones
+                self._prepared.pop(next(iter(self._prepared)))
+            self._prepared[id(self.program)] = (self.program, F, offsets, sched, self._rows)
         self.schedule = sched
         q_stage = np.array([q.stage for q in chip.queues], np.int64)
         q_index = np.array([q.index for q in chip.queues], np.int64)

@@ -101,14 +101,28 @@ def verdict(out: dict) -> Text:
     return t
 
 
-def render_compare(out: dict, demo: bool = False) -> Group:
+def at_scale_text(a: dict) -> Text:
+    t = Text()
+    t.append(f"At real size ({a['model']}): ", style="bold")
+    floor = a["bytes_per_token"] / a["peak_bw"] * 1e3
+    t.append(f"{a['bytes_per_token'] / 1e9:.1f} GB per token ÷ {a['peak_bw'] / 1e12:.2f} TB/s = "
+             f"{floor:.2f} ms floor on one {a['gpu']}; the GPU model predicts "
+             f"{a['gpu_p50_ms']:.2f} ms per token. Held in SRAM instead, the weights need "
+             f"{a['chips_fp16']} tsp-v1 chips in fp16 ({a['chips_int8']} in int8).")
+    return t
+
+
+def render_compare(out: dict, demo: bool = False, at_scale: dict | None = None) -> Group:
     head = (f"{out['model']}: LPU {out['lpu']['chip']} vs GPU {out['gpu']['gpu']} — "
             f"{len(out['lpu']['tokens'])} generated tokens, {out['runs']} runs each")
     parts = [Panel(Text(head, style="bold"), expand=False), latency_series(out),
              stats_table(out),
              histogram(np.asarray(out["lpu"]["per_token_ms_runs"]), "LPU latency histogram"),
              histogram(np.asarray(out["gpu"]["per_token_ms_runs"]), "GPU latency histogram"),
-             memory_wall_text(out), verdict(out)]
+             memory_wall_text(out)]
+    if at_scale:
+        parts.append(at_scale_text(at_scale))
+    parts.append(verdict(out))
     if demo:
         parts.append(Text("\nNext: lpu compare --model gpt2-small --weights-dtype int8, "
                           "lpu gpu --model llama-2-7b --load, lpu trace view.", style="dim"))
