@@ -7,8 +7,6 @@ latencies, percentiles, model-bandwidth utilisation, the roofline bound and a ke
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,64 +16,22 @@ from lpu.gpu.lowering import KIND_NAMES, StepProgram, lower_decode_step
 from lpu.gpu.presets import GpuPreset, gpu_preset
 from lpu.gpu.timing import gpu_params, simulate_steps
 from lpu.gpu.variation import LoadModel, Variation, draw, step_load
-from lpu.kernels.config import DTYPE_BYTES, ModelConfig, preset
+from lpu.kernels.config import DTYPE_BYTES, ModelConfig
 
 WEIGHT_DTYPES = ("fp16", "bf16", "int8", "fp8")
 
 
 def resolve_config(spec: str | ModelConfig) -> ModelConfig:
-    """A model shape from a preset name or a directory holding a Hugging Face config.json.
+    """A model shape from a preset name or a checkpoint directory (its config.json).
 
-    Timing needs only the shape, never the weights. The lead re-points this at the shared
-    checkpoint loader (lpu.kernels.checkpoint) at merge; until then a small parser reads the
-    Llama and GPT-2 config.json fields.
+    Timing needs only the shape, never the weights: this is the shared loader's
+    `resolve_model`, which reads config.json without touching any tensor.
     """
     if isinstance(spec, ModelConfig):
         return spec
-    if os.path.isdir(spec):
-        return _config_from_json(os.path.join(spec, "config.json"))
-    if spec.endswith(".json") and os.path.isfile(spec):
-        return _config_from_json(spec)
-    try:
-        return preset(spec)
-    except KeyError as e:
-        raise LpuError(str(e.args[0]), hint="give a preset name or a directory with "
-                       "config.json") from None
+    from lpu.kernels.weights import resolve_model
 
-
-def _config_from_json(path: str) -> ModelConfig:
-    try:
-        with open(path, encoding="utf-8") as f:
-            c = json.load(f)
-    except FileNotFoundError:
-        raise LpuError("no config.json in the model directory", file=path) from None
-    except json.JSONDecodeError as e:
-        raise LpuError(f"not valid JSON: {e.msg}", file=path, line=e.lineno, col=e.colno) \
-            from None
-    if not isinstance(c, dict):
-        raise LpuError("config.json must hold a JSON object", file=path)
-    name = os.path.basename(os.path.dirname(os.path.abspath(path))) or "model"
-    try:
-        mt = c.get("model_type", "llama")
-        if mt == "gpt2":
-            d = int(c["n_embd"])
-            return ModelConfig(name, "gpt2", int(c["vocab_size"]), d, int(c["n_layer"]),
-                               int(c["n_head"]), int(c["n_head"]), d // int(c["n_head"]),
-                               int(c.get("n_inner") or 4 * d), int(c.get("n_positions", 1024)),
-                               float(c.get("layer_norm_epsilon", 1e-5)), 0.0, True)
-        d = int(c["hidden_size"])
-        heads = int(c["num_attention_heads"])
-        theta = c.get("rope_theta", (c.get("rope_parameters") or {}).get("rope_theta", 1e4))
-        return ModelConfig(name, "llama", int(c["vocab_size"]), d, int(c["num_hidden_layers"]),
-                           heads, int(c.get("num_key_value_heads", heads)),
-                           int(c.get("head_dim") or d // heads), int(c["intermediate_size"]),
-                           int(c.get("max_position_embeddings", 4096)),
-                           float(c.get("rms_norm_eps", 1e-5)), float(theta),
-                           bool(c.get("tie_word_embeddings", False)))
-    except KeyError as e:
-        raise LpuError(f"config.json lacks the field {e.args[0]!r}", file=path) from None
-    except (TypeError, ValueError) as e:
-        raise LpuError(f"config.json has a bad value: {e}", file=path) from None
+    return resolve_model(spec)
 
 
 @dataclass

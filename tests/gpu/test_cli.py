@@ -36,7 +36,8 @@ def test_human_summary_goes_to_stderr(capsys):
 def test_unknown_model_is_one_error_line(capsys):
     code, _, err = run(capsys, "--model", "no-such-model")
     assert code == 1
-    assert err.count("\n") == 1 and err.startswith("error: unknown model preset")
+    assert err.count("\n") == 1 and err.startswith("error: model 'no-such-model'")
+    assert "presets:" in err
 
 
 def test_bad_counts_are_usage_errors(capsys):
