@@ -152,8 +152,10 @@ class Assembler:
                 if found is not None:
                     self.error(".chip given twice", toks[0].line, toks[0].col)
                     continue
-                name = toks[1]
-                if name.kind != "name" or toks[2].kind != "end":
+                # chip names may hold '-' (tsp-v1), which the tokenizer splits off
+                text = "".join(t.text for t in toks[1:-1])
+                name = Token("name", text, toks[1].line, toks[1].col)
+                if toks[1].kind != "name":
                     self.error_at(_err("expected `.chip NAME`", name))
                     continue
                 if name.text not in CHIPS:

@@ -223,10 +223,13 @@ def _check_segments(program: Program, chip: Chip) -> list[Problem]:
                 bad(f"data must be uint8 [{need}, {chip.lanes}], got {d.dtype} {list(d.shape)}")
     for s, spans in used.items():
         spans.sort()
-        for (a0, e0, n0), (a1, e1, n1) in zip(spans, spans[1:]):
-            if a1 < e0:
-                out.append(Problem("", -1, f"segments {n0!r} and {n1!r} overlap in slice {s} at "
-                                           f"address {a1}", "segment"))
+        end, owner = -1, ""  # the furthest-reaching span so far catches nested overlaps too
+        for a, e, name in spans:
+            if a < end:
+                out.append(Problem("", -1, f"segments {owner!r} and {name!r} overlap in slice "
+                                           f"{s} at address {a}", "segment"))
+            if e > end:
+                end, owner = e, name
     return out
 
 
