@@ -1,1 +1,8 @@
-"""Package marker."""
+"""The assembler and disassembler of the LPU assembly language (docs/assembly.md)."""
+
+from lpu.assembler.asm import assemble, assemble_file
+from lpu.assembler.diagnostics import AssemblyError, Diagnostic
+from lpu.assembler.disasm import disassemble, format_instruction
+
+__all__ = ["AssemblyError", "Diagnostic", "assemble", "assemble_file", "disassemble",
+           "format_instruction"]

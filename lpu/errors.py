@@ -37,6 +37,10 @@ class LpuError(Exception):
             text += f" (hint: {self.hint})"
         return text
 
+    def report(self) -> str:
+        """What the CLI prints on stderr; the first line always carries `error:`."""
+        return f"error: {self}"
+
 
 class UsageError(LpuError):
     """A command line that does not make sense (exit code 2)."""
