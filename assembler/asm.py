@@ -15,8 +15,15 @@ import re
 import numpy as np
 
 from lpu.assembler.diagnostics import AssemblyError, Diagnostic
-from lpu.assembler.lexer import (AsmSyntaxError, Cursor, Token, describe, evaluate, int_value,
-                                 parse_expr, tokenize)
+from lpu.assembler.lexer import (
+    AsmSyntaxError,
+    Cursor,
+    Token,
+    describe,
+    evaluate,
+    parse_expr,
+    tokenize,
+)
 from lpu.errors import LpuError
 from lpu.isa.chips import CHIPS, Chip
 from lpu.isa.encoding import EncodingError, decode, encode, f32_bits, stream_field
@@ -44,7 +51,7 @@ def _err(msg: str, tok: Token) -> AsmSyntaxError:
 class _Ins:
     """One instruction (or raw .word) waiting for its issue cycle."""
 
-    __slots__ = ("word", "duration", "timing", "loc", "phys")
+    __slots__ = ("duration", "loc", "phys", "timing", "word")
 
     def __init__(self, word: int, timing, loc: tuple[int, int], phys: tuple[int, int]) -> None:
         self.word = word

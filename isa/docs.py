@@ -6,8 +6,15 @@ Nothing here is written by hand per instruction; change isa/table.py and regener
 from __future__ import annotations
 
 from lpu.isa.chips import CHIPS
-from lpu.isa.table import (DTYPES, INSTRUCTIONS, OPCODE_BITS, OPCODE_SHIFT, UNITS, WORD_BITS,
-                           Instruction)
+from lpu.isa.table import (
+    DTYPES,
+    INSTRUCTIONS,
+    OPCODE_BITS,
+    OPCODE_SHIFT,
+    UNITS,
+    WORD_BITS,
+    Instruction,
+)
 
 UNIT_TITLES = {"icu": "ICU: instruction control (legal in every queue)",
                "mem": "MEM: SRAM slices", "vxm": "VXM: vector ALUs",

@@ -161,8 +161,8 @@ def _check_sxm(ins: Instruction, vals: dict[str, int], chip: Chip, program: Prog
         seg = vals["seg"]
         if dt == "i8":
             out.append(f"{m} does not take i8 (sums would overflow); widen to i32 first")
-        if seg < 1 or chip.lanes % seg:
-            out.append(f"segment of {seg} lanes does not divide the {chip.lanes} lanes")
+        if not 1 <= seg <= chip.lanes:  # a last, shorter segment is fine
+            out.append(f"segment of {seg} lanes: must be 1..{chip.lanes}")
         g = DTYPES[dt][1]
         return out + _group(chip, vals, "a", g, dt) + _group(chip, vals, "z", g, dt)
     sg = vals["sg"]
