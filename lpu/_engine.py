@@ -49,7 +49,7 @@ def _wave(d: int, stage: int, cycle: int, hop: int) -> int:
 
 
 @njit
-def _swrite(tag, val, field, stage, cycle, hop, vec) -> int:
+def _swrite(tag, val, src, mem2, field, stage, cycle, hop, vec) -> int:
     """Put a vector on stream `field` (dir<<5|id) at `stage`, landing at `cycle`."""
     d = field >> 5
     s = field & 31
@@ -58,8 +58,36 @@ def _swrite(tag, val, field, stage, cycle, hop, vec) -> int:
     if tag[d, s, slot, stage] == w:
         return H_COLLISION
     tag[d, s, slot, stage] = w
+    src[d, s, slot, stage] = -1
     val[d, s, slot, stage, :] = vec
     return 0
+
+
+@njit
+def _swrite_ref(tag, src, field, stage, cycle, hop, word) -> int:
+    """Put SRAM word `word` on a stream by reference: no bytes move until someone reads it."""
+    d = field >> 5
+    s = field & 31
+    w = _wave(d, stage, cycle, hop)
+    slot = w & (tag.shape[2] - 1)
+    if tag[d, s, slot, stage] == w:
+        return H_COLLISION
+    tag[d, s, slot, stage] = w
+    src[d, s, slot, stage] = word
+    return 0
+
+
+@njit
+def _materialize(src, val, mem2, word):
+    """SRAM word `word` is about to be overwritten: copy it into every stream entry that still
+    refers to it, so values already on a stream keep what was read."""
+    for d in range(src.shape[0]):
+        for s in range(src.shape[1]):
+            for slot in range(src.shape[2]):
+                for p in range(src.shape[3]):
+                    if src[d, s, slot, p] == word:
+                        val[d, s, slot, p, :] = mem2[word]
+                        src[d, s, slot, p] = -1
 
 
 @njit
@@ -81,7 +109,7 @@ def _sfind(tag, field, stage, cycle, hop) -> int:
 
 
 @njit
-def _sread(tag, val, field, stage, cycle, hop, out) -> int:
+def _sread(tag, val, src, mem2, field, stage, cycle, hop, out) -> int:
     """Copy the live value of stream `field` at `stage` in `cycle` into out; H_EMPTY if none."""
     d = field >> 5
     s = field & 31
@@ -90,12 +118,14 @@ def _sread(tag, val, field, stage, cycle, hop, out) -> int:
     if d == 0:  # eastward: the nearest writer at or west of this stage
         for p in range(stage, -1, -1):
             if tag[0, s, slot, p] == w:
-                out[:] = val[0, s, slot, p, :]
+                k = src[0, s, slot, p]
+                out[:] = mem2[k] if k >= 0 else val[0, s, slot, p, :]
                 return 0
     else:
         for p in range(stage, tag.shape[3]):
             if tag[1, s, slot, p] == w:
-                out[:] = val[1, s, slot, p, :]
+                k = src[1, s, slot, p]
+                out[:] = mem2[k] if k >= 0 else val[1, s, slot, p, :]
                 return 0
     return H_EMPTY
 
@@ -163,6 +193,38 @@ def _gather_bits(planes, g, bits):
 
 
 @njit
+def _store_rows_transposed(rows, n, W, row0):
+    """W[c, row0 + r] = rows[r, c] for r < n, in 16x16 tiles so reads and writes stay in cache."""
+    L = rows.shape[1]
+    for c0 in range(0, L, 16):
+        c1 = min(c0 + 16, L)
+        for r in range(n):
+            for c in range(c0, c1):
+                W[c, row0 + r] = rows[r, c]
+
+
+@njit
+def _f16_planes_to_f32(lo, hi, tmp_u, out_u):
+    """fp16 byte planes -> fp32 bits, exactly, in three loops the compiler vectorises: shift
+    the magnitude into fp32 position and scale by 2^112 (renormalising subnormals exactly), then
+    patch inf/NaN and the sign."""
+    tmp_f = tmp_u.view(np.float32)
+    n = lo.shape[0]
+    for c in range(n):
+        u = np.uint32(lo[c]) | (np.uint32(hi[c]) << np.uint32(8))
+        tmp_u[c] = (u & np.uint32(0x7FFF)) << np.uint32(13)
+    magic = np.float32(5.192296858534828e33)  # 2**112
+    for c in range(n):
+        tmp_f[c] = tmp_f[c] * magic
+    for c in range(n):
+        u = np.uint32(lo[c]) | (np.uint32(hi[c]) << np.uint32(8))
+        b = tmp_u[c]
+        if (u & np.uint32(0x7FFF)) >= np.uint32(0x7C00):
+            b = np.uint32(0x7F800000) | ((u & np.uint32(0x3FF)) << np.uint32(13))
+        out_u[c] = b | ((u & np.uint32(0x8000)) << np.uint32(16))
+
+
+@njit
 def _bits_to_values(bits, dt, u32, iv, f16tab):
     """Element bits -> fp32 bits in u32 (float types; view it as float32) or int64 in iv."""
     L = bits.shape[0]
@@ -219,23 +281,23 @@ def _scatter_bits(bits, g, planes):
 
 
 @njit
-def _read_group(tag, val, field, g, stage, cycle, hop, planes) -> int:
+def _read_group(tag, val, src, mem2, field, g, stage, cycle, hop, planes) -> int:
     """Read g consecutive streams (one element type) into planes[0:g]; first hazard or 0."""
     d = field & 32
     s0 = field & 31
     for j in range(g):
-        h = _sread(tag, val, d | (s0 + j), stage, cycle, hop, planes[j])
+        h = _sread(tag, val, src, mem2, d | (s0 + j), stage, cycle, hop, planes[j])
         if h:
             return h
     return 0
 
 
 @njit
-def _write_group(tag, val, field, g, stage, cycle, hop, planes) -> int:
+def _write_group(tag, val, src, mem2, field, g, stage, cycle, hop, planes) -> int:
     d = field & 32
     s0 = field & 31
     for j in range(g):
-        h = _swrite(tag, val, d | (s0 + j), stage, cycle, hop, planes[j])
+        h = _swrite(tag, val, src, mem2, d | (s0 + j), stage, cycle, hop, planes[j])
         if h:
             return h
     return 0
@@ -423,6 +485,11 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
     tag = np.full((2, n_streams, ring_w, n_stages), NEVER, np.int64)
     # stale slots are never read: the tag says which wave a slot holds
     val = np.empty((2, n_streams, ring_w, n_stages, L), np.uint8)
+    # >= 0: the entry is SRAM word sref (read by reference); -1: its bytes are in val
+    sref = np.full((2, n_streams, ring_w, n_stages), -1, np.int64)
+    n_words = mem.shape[1]
+    mem2 = mem.reshape(mem.shape[0] * n_words, L)
+    last_read = np.full(mem.shape[0] * n_words, NEVER, np.int64)
     planes = np.zeros((16, L), np.uint8)
     planes_b = np.zeros((16, L), np.uint8)
     out_planes = np.zeros((16, L), np.uint8)
@@ -437,8 +504,10 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
     ia = np.zeros(L, np.int64)
     ib = np.zeros(L, np.int64)
     y = np.zeros(L, np.float32)
-    f16f = f16tab.view(np.float32)
+    f16tab.view(np.float32)
     lw_rows = np.zeros((32, L), np.float32)
+    lw_rows_u = lw_rows.view(np.uint32)
+    lw_tmp = np.zeros(L, np.uint32)
     # MEM: pending writes (land cycle order = issue order, all writes share one latency)
     P = 1 << 12
     pend_cycle = np.zeros(P, np.int64)
@@ -467,7 +536,10 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
             return 0, i, t, 0, 0, i
         # SRAM writes whose landing cycle has come
         while head != tail and pend_cycle[head] <= t:
-            mem[pend_slice[head], pend_addr[head], :] = pend_data[head]
+            word = pend_slice[head] * n_words + pend_addr[head]
+            if last_read[word] > pend_cycle[head] - 2 * ring_w:  # may still be on a stream
+                _materialize(sref, val, mem2, word)
+            mem2[word, :] = pend_data[head]
             head = (head + 1) & (P - 1)
         r = row_of[i]
         q = queue[i]
@@ -481,7 +553,7 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
             if cls == K_READ:
                 addr = F[r, C_ADDR] + k * F[r, C_STEP]
             else:
-                h = _read_group(tag, val, F[r, C_B], 4, st, t, hop, planes_b)
+                h = _read_group(tag, val, sref, mem2, F[r, C_B], 4, st, t, hop, planes_b)
                 if h:
                     return h, i, t, F[r, C_B], 0, i
                 _gather_bits(planes_b, 4, bits_b)
@@ -493,18 +565,19 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
             if bank_write[sl, bank] == t:
                 return H_BANK, i, t, sl, bank, i
             bank_read[sl, bank] = t
-            h = _swrite(tag, val, F[r, C_Z], st, t + lat, hop, mem[sl, addr])
+            last_read[sl * n_words + addr] = t
+            h = _swrite_ref(tag, sref, F[r, C_Z], st, t + lat, hop, sl * n_words + addr)
             if h:
                 return h, i, t + lat, F[r, C_Z], st, i
         elif cls == K_WRITE or cls == K_SCATTER:
             sl = q_index[q]
-            h = _sread(tag, val, F[r, C_A], st, t, hop, planes[0])
+            h = _sread(tag, val, sref, mem2, F[r, C_A], st, t, hop, planes[0])
             if h:
                 return h, i, t, F[r, C_A], st, i
             if cls == K_WRITE:
                 addr = F[r, C_ADDR] + k * F[r, C_STEP]
             else:
-                h = _read_group(tag, val, F[r, C_B], 4, st, t, hop, planes_b)
+                h = _read_group(tag, val, sref, mem2, F[r, C_B], 4, st, t, hop, planes_b)
                 if h:
                     return h, i, t, F[r, C_B], st, i
                 _gather_bits(planes_b, 4, bits_b)
@@ -528,14 +601,14 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
         elif cls == K_VBIN or cls == K_VIMM or cls == K_VUN or cls == K_CVT:
             dt = F[r, C_DT]
             g = _dt_bytes(dt)
-            h = _read_group(tag, val, F[r, C_A], g, st, t, hop, planes)
+            h = _read_group(tag, val, sref, mem2, F[r, C_A], g, st, t, hop, planes)
             if h:
                 return h, i, t, F[r, C_A], st, i
             _gather_bits(planes, g, bits_a)
             _bits_to_values(bits_a, dt, ua, ia, f16tab)
             odt = dt
             if cls == K_VBIN:
-                h = _read_group(tag, val, F[r, C_B], g, st, t, hop, planes_b)
+                h = _read_group(tag, val, sref, mem2, F[r, C_B], g, st, t, hop, planes_b)
                 if h:
                     return h, i, t, F[r, C_B], st, i
                 _gather_bits(planes_b, g, bits_b)
@@ -563,7 +636,7 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
                 _convert(dt, odt, fa, ia, fz, out_bits)
             og = _dt_bytes(odt)
             _scatter_bits(out_bits, og, out_planes)
-            h = _write_group(tag, val, F[r, C_Z], og, st, t + lat, hop, out_planes)
+            h = _write_group(tag, val, sref, mem2, F[r, C_Z], og, st, t + lat, hop, out_planes)
             if h:
                 return h, i, t + lat, F[r, C_Z], st, i
         elif cls == K_LW:
@@ -584,7 +657,8 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
                 p0 = _sfind(tag, f0, st, t, hop)
                 if p0 < 0:
                     return H_EMPTY, i, t, f0, st, i
-                lo = val[d, f0 & 31, slot_w, p0]
+                k0 = sref[d, f0 & 31, slot_w, p0]
+                lo = mem2[k0] if k0 >= 0 else val[d, f0 & 31, slot_w, p0]
                 if dt == DT_I8:
                     for c in range(L):
                         v = np.int64(lo[c])
@@ -593,15 +667,11 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
                     p1 = _sfind(tag, f0 + 1, st, t, hop)
                     if p1 < 0:
                         return H_EMPTY, i, t, f0 + 1, st, i
-                    hi = val[d, (f0 + 1) & 31, slot_w, p1]
-                    for c in range(L):
-                        lw_rows[rr, c] = f16f[np.int64(lo[c]) | (np.int64(hi[c]) << 8)]
+                    k1 = sref[d, (f0 + 1) & 31, slot_w, p1]
+                    hi = mem2[k1] if k1 >= 0 else val[d, (f0 + 1) & 31, slot_w, p1]
+                    _f16_planes_to_f32(lo, hi, lw_tmp, lw_rows_u[rr])
             # the buffer is stored transposed [c, r] so mv vectorises over rows
-            row0 = F[r, C_ROW]
-            Wst = wbuf[p, stg]
-            for c in range(L):
-                for rr in range(nrows):
-                    Wst[c, row0 + rr] = lw_rows[rr, c]
+            _store_rows_transposed(lw_rows, nrows, wbuf[p, stg], F[r, C_ROW])
         elif cls == K_IW:
             p = q_index[q]
             active[p] = 1 - active[p]
@@ -617,7 +687,7 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
                 return H_WEIGHTS_NOT_READY, i, t, p, installed_at[p], i
             dt = F[r, C_DT]
             g = _dt_bytes(dt)
-            h = _read_group(tag, val, F[r, C_A], g, st, t, hop, planes)
+            h = _read_group(tag, val, sref, mem2, F[r, C_A], g, st, t, hop, planes)
             if h:
                 return h, i, t, F[r, C_A], st, i
             _gather_bits(planes, g, bits_a)
@@ -664,24 +734,24 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
                 for l in range(L):
                     out_bits[l] = accu[l]
             _scatter_bits(out_bits, 4, out_planes)
-            h = _write_group(tag, val, F[r, C_Z], 4, st, t + lat, hop, out_planes)
+            h = _write_group(tag, val, sref, mem2, F[r, C_Z], 4, st, t + lat, hop, out_planes)
             if h:
                 return h, i, t + lat, F[r, C_Z], st, i
         elif cls == K_TRANSPOSE:
-            h = _read_group(tag, val, F[r, C_A], 16, st, t, hop, planes)
+            h = _read_group(tag, val, sref, mem2, F[r, C_A], 16, st, t, hop, planes)
             if h:
                 return h, i, t, F[r, C_A], st, i
             for sl in range(L // 16):
                 for a_ in range(16):
                     for b_ in range(16):
                         out_planes[a_, 16 * sl + b_] = planes[b_, 16 * sl + a_]
-            h = _write_group(tag, val, F[r, C_Z], 16, st, t + lat, hop, out_planes)
+            h = _write_group(tag, val, sref, mem2, F[r, C_Z], 16, st, t + lat, hop, out_planes)
             if h:
                 return h, i, t + lat, F[r, C_Z], st, i
         elif cls == K_REDUCE:
             dt = F[r, C_DT]
             g = _dt_bytes(dt)
-            h = _read_group(tag, val, F[r, C_A], g, st, t, hop, planes)
+            h = _read_group(tag, val, sref, mem2, F[r, C_A], g, st, t, hop, planes)
             if h:
                 return h, i, t, F[r, C_A], st, i
             _gather_bits(planes, g, bits_a)
@@ -719,12 +789,12 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
                 for l in range(s0, s1):
                     out_bits[l] = ob
             _scatter_bits(out_bits, g, out_planes)
-            h = _write_group(tag, val, F[r, C_Z], g, st, t + lat, hop, out_planes)
+            h = _write_group(tag, val, sref, mem2, F[r, C_Z], g, st, t + lat, hop, out_planes)
             if h:
                 return h, i, t + lat, F[r, C_Z], st, i
         else:  # shift, rotate, permute, distribute: lane moves on sg streams
             sg = F[r, C_SG]
-            h = _read_group(tag, val, F[r, C_A], sg, st, t, hop, planes)
+            h = _read_group(tag, val, sref, mem2, F[r, C_A], sg, st, t, hop, planes)
             if h:
                 return h, i, t, F[r, C_A], st, i
             nsh = F[r, C_N]
@@ -738,11 +808,11 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
                     else:
                         src = maps[F[r, C_MAP], l]
                         out_planes[j, l] = planes[j, src] if src >= 0 else 0
-            h = _write_group(tag, val, F[r, C_Z], sg, st, t + lat, hop, out_planes)
+            h = _write_group(tag, val, sref, mem2, F[r, C_Z], sg, st, t + lat, hop, out_planes)
             if h:
                 return h, i, t + lat, F[r, C_Z], st, i
     # land the writes still in flight
     while head != tail:
-        mem[pend_slice[head], pend_addr[head], :] = pend_data[head]
+        mem2[pend_slice[head] * n_words + pend_addr[head], :] = pend_data[head]
         head = (head + 1) & (P - 1)
     return 0, n, 0, 0, 0, n
