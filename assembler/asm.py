@@ -15,8 +15,15 @@ import re
 import numpy as np
 
 from lpu.assembler.diagnostics import AssemblyError, Diagnostic
-from lpu.assembler.lexer import (AsmSyntaxError, Cursor, Token, describe, evaluate, int_value,
-                                 parse_expr, tokenize)
+from lpu.assembler.lexer import (
+    AsmSyntaxError,
+    Cursor,
+    Token,
+    describe,
+    evaluate,
+    parse_expr,
+    tokenize,
+)
 from lpu.errors import LpuError
 from lpu.isa.chips import CHIPS, Chip
 from lpu.isa.encoding import EncodingError, decode, encode, f32_bits, stream_field
@@ -26,11 +33,18 @@ from lpu.isa.validate import validate
 
 DEFAULT_CHIP = "tsp-v1"
 MAX_REPT = 1 << 16  # iterations of one .rept
-MAX_STATEMENTS = 1 << 20  # statements after expansion: keeps hostile input from hanging
+MAX_STATEMENTS = 1 << 18  # statements made by .rept expansion: keeps hostile input from hanging
 MAX_CYCLE = 1 << 31
 FLOAT_DTYPES = ("f16", "bf16", "f32")
 _STREAM = re.compile(r"([ew])(\d+)$")
 _RESERVED = {"inf", "nan", "bits", "at", "zeros", "file", "hex"}
+
+
+_IN_REPT = "$rept"  # marks an environment inside a .rept body (not a valid source name)
+
+
+def env_in_rept(env: dict[str, int]) -> bool:
+    return _IN_REPT in env
 
 
 class _Unresolved(Exception):
@@ -44,7 +58,7 @@ def _err(msg: str, tok: Token) -> AsmSyntaxError:
 class _Ins:
     """One instruction (or raw .word) waiting for its issue cycle."""
 
-    __slots__ = ("word", "duration", "timing", "loc", "phys")
+    __slots__ = ("duration", "loc", "phys", "timing", "word")
 
     def __init__(self, word: int, timing, loc: tuple[int, int], phys: tuple[int, int]) -> None:
         self.word = word
@@ -176,7 +190,7 @@ class Assembler:
             if item[0] == "rept":
                 self.run_rept(item[1], item[2], env)
                 continue
-            self.n_statements += 1
+            self.n_statements += bool(env_in_rept(env))
             if self.n_statements > MAX_STATEMENTS:
                 t = item[1][0]
                 raise _Abort(f"more than {MAX_STATEMENTS} statements after .rept expansion",
@@ -206,8 +220,15 @@ class Assembler:
         except AsmSyntaxError as e:
             self.error_at(e)
             return
+        # refuse up front what would expand past the limit (the product of the enclosing counts)
+        mult = env.get(_IN_REPT, 1) * max(0, end - start)
+        if mult * max(1, len(body)) > MAX_STATEMENTS:
+            self.error(f".rept would expand to more than {MAX_STATEMENTS} statements",
+                       toks[0].line, toks[0].col)
+            return
         for i in range(start, end):
             inner = dict(env)
+            inner[_IN_REPT] = mult
             if var is not None:
                 inner[var.text] = i
             self.run_block(body, inner)
@@ -599,7 +620,7 @@ def _load_npy(a: Assembler, c: Cursor) -> tuple[np.ndarray, Token]:
         arr = np.load(path, allow_pickle=False)
     except OSError as e:
         raise _err(f"cannot read {rel!r}: {e.strerror or e}", t) from None
-    except Exception as e:  # np.load raises ValueError & co. on bad files; say which file
+    except Exception as e:  # noqa: BLE001 -- np.load raises many types on bad files; name the file
         raise _err(f"{rel!r} is not a readable .npy file ({type(e).__name__})", t) from None
     if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":
         raise _err(f"{rel!r} must hold a numeric array", t)

@@ -48,11 +48,11 @@ def _group(chip: Chip, vals: dict[str, int], key: str, size: int, why: str) -> l
     d, s = stream_parts(vals[key])
     name = stream_text(vals[key])
     if s >= chip.streams:
-        return [f"stream {name} does not exist on {chip.name} ({chip.streams} streams per "
-                f"direction, {'ew'[d]}0..{'ew'[d]}{chip.streams - 1})"]
+        return [(f"stream {name} does not exist on {chip.name} ({chip.streams} streams per "
+                f"direction, {'ew'[d]}0..{'ew'[d]}{chip.streams - 1})")]
     if s + size > chip.streams:
-        return [f"operand {key}: a group of {size} streams ({why}) starting at {name} runs past "
-                f"{'ew'[d]}{chip.streams - 1}"]
+        return [(f"operand {key}: a group of {size} streams ({why}) starting at {name} runs past "
+                f"{'ew'[d]}{chip.streams - 1}")]
     return []
 
 
@@ -64,11 +64,11 @@ def _check_instruction(ins: Instruction, vals: dict[str, int], q: Queue, chip: C
     if not ins.implemented:
         return [f"{m} is reserved for chip-to-chip links; a single-chip program cannot use it"]
     if ins.unit != "icu" and ins.unit != q.unit:
-        return [f"{m} is a {ins.unit.upper()} instruction; queue {q.name} belongs to the "
-                f"{q.unit.upper()}"]
+        return [(f"{m} is a {ins.unit.upper()} instruction; queue {q.name} belongs to the "
+                f"{q.unit.upper()}")]
     if ins.roles and q.role not in ins.roles:
-        return [f"{m} belongs in an MXM {'/'.join(ins.roles)} queue (mxmN.{ins.roles[0]}), "
-                f"not {q.name}"]
+        return [(f"{m} belongs in an MXM {'/'.join(ins.roles)} queue (mxmN.{ins.roles[0]}), "
+                f"not {q.name}")]
     for op in ins.operands:
         if op.kind == "dtype" and vals[op.name] not in DTYPE_BY_CODE:
             return [f"operand {op.name}: unknown dtype code {vals[op.name]}"]
@@ -152,9 +152,9 @@ def _check_sxm(ins: Instruction, vals: dict[str, int], chip: Chip, program: Prog
     out: list[str] = []
     if m == "transpose":
         if chip.lanes_per_superlane != 16 or chip.streams < 16:
-            return [f"transpose moves 16 streams x 16 lanes; {chip.name} has "
+            return [(f"transpose moves 16 streams x 16 lanes; {chip.name} has "
                     f"{chip.streams} streams per direction and {chip.lanes_per_superlane} lanes "
-                    "per superlane"]
+                    "per superlane")]
         return _group(chip, vals, "a", 16, "transpose") + _group(chip, vals, "z", 16, "transpose")
     if m in ("rsum", "rmax", "rmin"):
         dt = _dt(vals)
