@@ -199,6 +199,9 @@ class Assembler:
                 self.statement(item[1], env)
             except AsmSyntaxError as e:
                 self.error_at(e)
+            except RecursionError:
+                t = item[1][0]
+                self.error("this statement nests too deeply to assemble", t.line, t.col)
 
     def run_rept(self, toks: list[Token], body: list, env: dict[str, int]) -> None:
         c = Cursor(toks)
@@ -465,6 +468,9 @@ class Assembler:
             v = evaluate(e, self.lookup(env, labels=True))
         except AsmSyntaxError as err:
             self.error_at(err)
+            return now
+        except RecursionError:
+            self.error("this issue time nests too deeply", tok.line, tok.col)
             return now
         target = now + v if kind == "rel" else v
         if kind == "rel" and v < 0:

@@ -30,7 +30,9 @@ def syntax(ins: Instruction) -> str:
 
 
 def operand_text(ins: Instruction) -> str:
-    return ", ".join(f"{op.name}:{op.kind}{op.bits}" for op in ins.operands) or "-"
+    # kind and width, e.g. addr13, stream6; imm32 already says its width
+    return ", ".join(f"{op.name}:{op.kind}{'' if op.kind == 'imm32' else op.bits}"
+                     for op in ins.operands) or "-"
 
 
 def latency_text(ins: Instruction) -> str:
