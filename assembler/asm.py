@@ -506,11 +506,6 @@ class Assembler:
                     line, col = phys[p.queue][p.index]
                 elif p.what == "segment" and 0 <= p.index < len(self.segment_tok):
                     line, col = self.segment_tok[p.index].line, self.segment_tok[p.index].col
-                elif p.what == "segment":
-                    name = p.message.split("'")[1] if "'" in p.message else ""
-                    tok = next((self.segment_tok[i] for i, s in enumerate(self.segments)
-                                if s.name == name), None)
-                    line, col = (tok.line, tok.col) if tok else (1, 1)
                 else:
                     line, col = 1, 1
                 self.error(p.message, line, col)

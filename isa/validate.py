@@ -216,20 +216,21 @@ def _check_segments(program: Program, chip: Chip) -> list[Problem]:
             elif n < 1 or a < 0 or a + n > chip.mem_words:
                 bad(f"words {a}..{a + n - 1} of slice {s} are outside 0..{chip.mem_words - 1}")
             else:
-                used.setdefault(s, []).append((a, a + n, seg.name))
+                used.setdefault(s, []).append((a, a + n, k))
         if seg.data is not None:
             d = np.asarray(seg.data)
             if d.dtype != np.uint8 or d.shape != (need, chip.lanes):
                 bad(f"data must be uint8 [{need}, {chip.lanes}], got {d.dtype} {list(d.shape)}")
     for s, spans in used.items():
         spans.sort()
-        end, owner = -1, ""  # the furthest-reaching span so far catches nested overlaps too
-        for a, e, name in spans:
+        end, owner = -1, 0  # the furthest-reaching span so far catches nested overlaps too
+        for a, e, k in spans:
             if a < end:
-                out.append(Problem("", -1, f"segments {owner!r} and {name!r} overlap in slice "
-                                           f"{s} at address {a}", "segment"))
+                names = program.segments[owner].name, program.segments[k].name
+                out.append(Problem("", k, f"segments {names[0]!r} and {names[1]!r} overlap in "
+                                          f"slice {s} at address {a}", "segment"))
             if e > end:
-                end, owner = e, name
+                end, owner = e, k
     return out
 
 
