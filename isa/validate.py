@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lpu.errors import LpuError
 from lpu.isa.chips import Chip, Queue
 from lpu.isa.encoding import EncodingError, decode, stream_parts, stream_text
 from lpu.isa.program import Program, words_for
@@ -272,3 +273,29 @@ def validate(program: Program, chip: Chip) -> list[Problem]:
             prev, prev_vals = ins, vals
     out += _check_segments(program, chip)
     return out
+
+
+class ProgramError(LpuError):
+    """A program that fails validate(); carries every Problem."""
+
+    def __init__(self, message: str, problems: list[Problem], **kw) -> None:
+        super().__init__(message, **kw)
+        self.problems = problems
+
+
+def check(program: Program, chip: Chip) -> None:
+    """Raise ProgramError (exit 1) naming the first problem's source line when validate() finds any.
+
+    The message reads `SOURCE:LINE:COL: queue[index]: message (and N more problems)`.
+    """
+    problems = validate(program, chip)
+    if not problems:
+        return
+    first = problems[0]
+    line = col = None
+    if first.what == "instruction":
+        line, col = program.location(first.queue, first.index)
+    more = len(problems) - 1
+    text = str(first) + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
+    raise ProgramError(text, problems, file=program.source, line=line or None, col=col or None,
+                       hint="fix the source and re-assemble with `lpu asm`")

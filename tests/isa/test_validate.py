@@ -141,3 +141,18 @@ def test_a_segment_nested_inside_another_is_an_overlap():
     s2 = Segment("s2", "i8", (16,), np.array([[4, 5, 1]], np.int32))
     msgs = messages(Program(chip="mini", segments=[big, s1, s2]))
     assert sum("overlap" in m for m in msgs) == 2
+
+
+def test_check_raises_one_error_naming_the_source_line_of_the_first_problem():
+    import pytest
+
+    from lpu.isa.validate import ProgramError, check
+
+    p = prog("mem.e0", encode("nop", {"n": 1}), add("i8", 0, 32, 1), add("i8", 0, 32, 1))
+    p.source = "k.s"
+    p.srcmap["mem.e0"] = np.array([[3, 1], [4, 5], [5, 5]], np.int32)
+    with pytest.raises(ProgramError) as e:
+        check(p, MINI)
+    assert str(e.value).startswith("k.s:4:5: mem.e0[1]: add is a VXM instruction")
+    assert "(and 1 more problem)" in str(e.value) and len(e.value.problems) == 2
+    check(prog("vxm.0", add("i8", 0, 32, 1)), MINI)  # clean: returns quietly
