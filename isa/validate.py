@@ -65,8 +65,8 @@ def _check_instruction(ins: Instruction, vals: dict[str, int], q: Queue, chip: C
     if not ins.implemented:
         return [f"{m} is reserved for chip-to-chip links; a single-chip program cannot use it"]
     if ins.unit != "icu" and ins.unit != q.unit:
-        return [(f"{m} is a {ins.unit.upper()} instruction; queue {q.name} belongs to the "
-                f"{q.unit.upper()}")]
+        return [(f"{m} is an instruction of the {ins.unit.upper()}; queue {q.name} belongs "
+                 f"to the {q.unit.upper()}")]
     if ins.roles and q.role not in ins.roles:
         return [(f"{m} belongs in an MXM {'/'.join(ins.roles)} queue (mxmN.{ins.roles[0]}), "
                 f"not {q.name}")]
