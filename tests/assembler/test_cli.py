@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, ROOT
+from asm_helpers import EXAMPLES, ROOT
 
 from lpu.cli import main
 from lpu.isa import docs

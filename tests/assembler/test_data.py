@@ -1,7 +1,7 @@
 """Data directives: inline values, .npy files, split placements, lane maps and addresses."""
 
 import numpy as np
-from conftest import diagnostics
+from asm_helpers import diagnostics
 
 from lpu.assembler import assemble
 from lpu.isa.program import words_to_tensor

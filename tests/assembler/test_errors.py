@@ -1,6 +1,6 @@
 """Bad sources: every error reported at its exact line and column, all in one pass."""
 
-from conftest import diagnostics
+from asm_helpers import diagnostics
 
 from lpu.assembler import AssemblyError, assemble
 

@@ -8,8 +8,8 @@ import random
 import subprocess
 import sys
 
-from conftest import EXAMPLES
-from fuzzing import mutate
+from asm_fuzzing import mutate
+from asm_helpers import EXAMPLES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -79,3 +79,16 @@ def test_the_asm_command_exits_0_or_1_without_a_traceback(tmp_path):
         if r.returncode == 1:
             assert "error: " in r.stderr.splitlines()[0]
             assert not (tmp_path / f"m{k}.lpx").exists()
+
+
+def test_the_disasm_command_refuses_damaged_images_without_a_traceback(tmp_path):
+    from lpu.isa.image import to_bytes
+
+    good = to_bytes(assemble(SOURCES[0], filename="e.s"))
+    for k, data in enumerate((good[:-9], good[:40] + bytes([good[40] ^ 1]) + good[41:])):
+        path = tmp_path / f"d{k}.lpx"
+        path.write_bytes(data)
+        r = subprocess.run([sys.executable, "-m", "lpu.cli", "disasm", str(path)],
+                           capture_output=True, text=True, check=False, timeout=60)
+        assert r.returncode == 1 and r.stdout == "" and "Traceback" not in r.stderr
+        assert r.stderr.startswith(f"error: {path}: ") and len(r.stderr.splitlines()) == 1
