@@ -33,11 +33,18 @@ from lpu.isa.validate import validate
 
 DEFAULT_CHIP = "tsp-v1"
 MAX_REPT = 1 << 16  # iterations of one .rept
-MAX_STATEMENTS = 1 << 20  # statements after expansion: keeps hostile input from hanging
+MAX_STATEMENTS = 1 << 18  # statements made by .rept expansion: keeps hostile input from hanging
 MAX_CYCLE = 1 << 31
 FLOAT_DTYPES = ("f16", "bf16", "f32")
 _STREAM = re.compile(r"([ew])(\d+)$")
 _RESERVED = {"inf", "nan", "bits", "at", "zeros", "file", "hex"}
+
+
+_IN_REPT = "$rept"  # marks an environment inside a .rept body (not a valid source name)
+
+
+def env_in_rept(env: dict[str, int]) -> bool:
+    return _IN_REPT in env
 
 
 class _Unresolved(Exception):
@@ -183,7 +190,7 @@ class Assembler:
             if item[0] == "rept":
                 self.run_rept(item[1], item[2], env)
                 continue
-            self.n_statements += 1
+            self.n_statements += bool(env_in_rept(env))
             if self.n_statements > MAX_STATEMENTS:
                 t = item[1][0]
                 raise _Abort(f"more than {MAX_STATEMENTS} statements after .rept expansion",
@@ -192,6 +199,9 @@ class Assembler:
                 self.statement(item[1], env)
             except AsmSyntaxError as e:
                 self.error_at(e)
+            except RecursionError:
+                t = item[1][0]
+                self.error("this statement nests too deeply to assemble", t.line, t.col)
 
     def run_rept(self, toks: list[Token], body: list, env: dict[str, int]) -> None:
         c = Cursor(toks)
@@ -213,8 +223,15 @@ class Assembler:
         except AsmSyntaxError as e:
             self.error_at(e)
             return
+        # refuse up front what would expand past the limit (the product of the enclosing counts)
+        mult = env.get(_IN_REPT, 1) * max(0, end - start)
+        if mult * max(1, len(body)) > MAX_STATEMENTS:
+            self.error(f".rept would expand to more than {MAX_STATEMENTS} statements",
+                       toks[0].line, toks[0].col)
+            return
         for i in range(start, end):
             inner = dict(env)
+            inner[_IN_REPT] = mult
             if var is not None:
                 inner[var.text] = i
             self.run_block(body, inner)
@@ -452,6 +469,9 @@ class Assembler:
         except AsmSyntaxError as err:
             self.error_at(err)
             return now
+        except RecursionError:
+            self.error("this issue time nests too deeply", tok.line, tok.col)
+            return now
         target = now + v if kind == "rel" else v
         if kind == "rel" and v < 0:
             self.error(f"@+{v}: a queue cannot go back in time", tok.line, tok.col)
@@ -486,11 +506,6 @@ class Assembler:
                     line, col = phys[p.queue][p.index]
                 elif p.what == "segment" and 0 <= p.index < len(self.segment_tok):
                     line, col = self.segment_tok[p.index].line, self.segment_tok[p.index].col
-                elif p.what == "segment":
-                    name = p.message.split("'")[1] if "'" in p.message else ""
-                    tok = next((self.segment_tok[i] for i, s in enumerate(self.segments)
-                                if s.name == name), None)
-                    line, col = (tok.line, tok.col) if tok else (1, 1)
                 else:
                     line, col = 1, 1
                 self.error(p.message, line, col)
@@ -606,7 +621,7 @@ def _load_npy(a: Assembler, c: Cursor) -> tuple[np.ndarray, Token]:
         arr = np.load(path, allow_pickle=False)
     except OSError as e:
         raise _err(f"cannot read {rel!r}: {e.strerror or e}", t) from None
-    except Exception as e:  # np.load raises ValueError & co. on bad files; say which file
+    except Exception as e:  # noqa: BLE001 -- np.load raises many types on bad files; name the file
         raise _err(f"{rel!r} is not a readable .npy file ({type(e).__name__})", t) from None
     if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":
         raise _err(f"{rel!r} must hold a numeric array", t)

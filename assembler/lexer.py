@@ -33,7 +33,7 @@ _TOKEN = re.compile(r"""
   | (?P<comment>[;\#].*)
   | (?P<float>\d[\d_]*\.\d*(?:[eE][+-]?\d+)?|\d[\d_]*[eE][+-]?\d+)
   | (?P<int>0[xX][0-9a-fA-F_]+|0[bB][01_]+|\d[\d_]*)
-  | (?P<name>[A-Za-z_.$][A-Za-z0-9_.$]*)
+  | (?P<name>[A-Za-z_.][A-Za-z0-9_.]*)
   | (?P<str>"(?:[^"\\]|\\.)*")
   | (?P<op>//|[-+*%(),:=@\[\]])
 """, re.VERBOSE)
@@ -62,9 +62,9 @@ def int_value(tok: Token) -> int:
     t = tok.text.replace("_", "")
     try:
         if t[:2] in ("0x", "0X"):
-            return int(t[2:], 16)
+            return int(t, 0)
         if t[:2] in ("0b", "0B"):
-            return int(t[2:], 2)
+            return int(t, 0)
         return int(t, 10)
     except ValueError:
         raise AsmSyntaxError(f"bad number {tok.text!r}", tok.line, tok.col) from None

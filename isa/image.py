@@ -105,7 +105,7 @@ def from_bytes(data: bytes, name: str = "<image>") -> Program:
 
 def _build(head: dict, body: memoryview, name: str) -> Program:
     if not isinstance(head, dict):
-        raise ValueError("header is not an object")
+        raise TypeError("header is not an object")
     chip = head["chip"]
     if chip not in CHIPS:
         raise _bad(name, f"image is for unknown chip {chip!r}")

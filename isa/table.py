@@ -6,6 +6,7 @@ derived from INSTRUCTIONS; the table checks itself when this module is imported.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 WORD_BITS = 64
@@ -174,7 +175,8 @@ _BINARY = [("add", "z = a + b"), ("sub", "z = a - b"), ("mul", "z = a * b"),
 for i, (m, sem) in enumerate(_BINARY):
     _add(m, "vxm", 0x20 + i, [_DT, _A, _B, _Z], _ALU, sem + ".", attrs={"alu": i, "form": "bin"})
     _add(m + "i", "vxm", 0x40 + i, [_DT, _A, Operand("imm", "imm32", 32, "constant operand b"), _Z],
-         _ALU, sem.replace("b", "imm") + " with a constant.", attrs={"alu": i, "form": "imm"})
+         _ALU, re.sub(r"\bb\b", "imm", sem) + " with a constant.",
+         attrs={"alu": i, "form": "imm"})
 _UNARY = [("mov", "z = a", _ALU), ("neg", "z = -a", _ALU), ("abs", "z = |a|", _ALU),
           ("relu", "z = max(a, 0)", _ALU), ("recip", "z = 1 / a (IEEE fp32 division)", _ALU),
           ("sqrt", "z = sqrt(a) (IEEE fp32)", _ALU),

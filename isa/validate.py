@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lpu.errors import LpuError
 from lpu.isa.chips import Chip, Queue
 from lpu.isa.encoding import EncodingError, decode, stream_parts, stream_text
 from lpu.isa.program import Program, words_for
@@ -48,11 +49,11 @@ def _group(chip: Chip, vals: dict[str, int], key: str, size: int, why: str) -> l
     d, s = stream_parts(vals[key])
     name = stream_text(vals[key])
     if s >= chip.streams:
-        return [f"stream {name} does not exist on {chip.name} ({chip.streams} streams per "
-                f"direction, {'ew'[d]}0..{'ew'[d]}{chip.streams - 1})"]
+        return [(f"stream {name} does not exist on {chip.name} ({chip.streams} streams per "
+                f"direction, {'ew'[d]}0..{'ew'[d]}{chip.streams - 1})")]
     if s + size > chip.streams:
-        return [f"operand {key}: a group of {size} streams ({why}) starting at {name} runs past "
-                f"{'ew'[d]}{chip.streams - 1}"]
+        return [(f"operand {key}: a group of {size} streams ({why}) starting at {name} runs past "
+                f"{'ew'[d]}{chip.streams - 1}")]
     return []
 
 
@@ -64,11 +65,11 @@ def _check_instruction(ins: Instruction, vals: dict[str, int], q: Queue, chip: C
     if not ins.implemented:
         return [f"{m} is reserved for chip-to-chip links; a single-chip program cannot use it"]
     if ins.unit != "icu" and ins.unit != q.unit:
-        return [f"{m} is a {ins.unit.upper()} instruction; queue {q.name} belongs to the "
-                f"{q.unit.upper()}"]
+        return [(f"{m} is an instruction of the {ins.unit.upper()}; queue {q.name} belongs "
+                 f"to the {q.unit.upper()}")]
     if ins.roles and q.role not in ins.roles:
-        return [f"{m} belongs in an MXM {'/'.join(ins.roles)} queue (mxmN.{ins.roles[0]}), "
-                f"not {q.name}"]
+        return [(f"{m} belongs in an MXM {'/'.join(ins.roles)} queue (mxmN.{ins.roles[0]}), "
+                f"not {q.name}")]
     for op in ins.operands:
         if op.kind == "dtype" and vals[op.name] not in DTYPE_BY_CODE:
             return [f"operand {op.name}: unknown dtype code {vals[op.name]}"]
@@ -152,9 +153,9 @@ def _check_sxm(ins: Instruction, vals: dict[str, int], chip: Chip, program: Prog
     out: list[str] = []
     if m == "transpose":
         if chip.lanes_per_superlane != 16 or chip.streams < 16:
-            return [f"transpose moves 16 streams x 16 lanes; {chip.name} has "
+            return [(f"transpose moves 16 streams x 16 lanes; {chip.name} has "
                     f"{chip.streams} streams per direction and {chip.lanes_per_superlane} lanes "
-                    "per superlane"]
+                    "per superlane")]
         return _group(chip, vals, "a", 16, "transpose") + _group(chip, vals, "z", 16, "transpose")
     if m in ("rsum", "rmax", "rmin"):
         dt = _dt(vals)
@@ -216,20 +217,21 @@ def _check_segments(program: Program, chip: Chip) -> list[Problem]:
             elif n < 1 or a < 0 or a + n > chip.mem_words:
                 bad(f"words {a}..{a + n - 1} of slice {s} are outside 0..{chip.mem_words - 1}")
             else:
-                used.setdefault(s, []).append((a, a + n, seg.name))
+                used.setdefault(s, []).append((a, a + n, k))
         if seg.data is not None:
             d = np.asarray(seg.data)
             if d.dtype != np.uint8 or d.shape != (need, chip.lanes):
                 bad(f"data must be uint8 [{need}, {chip.lanes}], got {d.dtype} {list(d.shape)}")
     for s, spans in used.items():
         spans.sort()
-        end, owner = -1, ""  # the furthest-reaching span so far catches nested overlaps too
-        for a, e, name in spans:
+        end, owner = -1, 0  # the furthest-reaching span so far catches nested overlaps too
+        for a, e, k in spans:
             if a < end:
-                out.append(Problem("", -1, f"segments {owner!r} and {name!r} overlap in slice "
-                                           f"{s} at address {a}", "segment"))
+                names = program.segments[owner].name, program.segments[k].name
+                out.append(Problem("", k, f"segments {names[0]!r} and {names[1]!r} overlap in "
+                                          f"slice {s} at address {a}", "segment"))
             if e > end:
-                end, owner = e, name
+                end, owner = e, k
     return out
 
 
@@ -271,3 +273,29 @@ def validate(program: Program, chip: Chip) -> list[Problem]:
             prev, prev_vals = ins, vals
     out += _check_segments(program, chip)
     return out
+
+
+class ProgramError(LpuError):
+    """A program that fails validate(); carries every Problem."""
+
+    def __init__(self, message: str, problems: list[Problem], **kw) -> None:
+        super().__init__(message, **kw)
+        self.problems = problems
+
+
+def check(program: Program, chip: Chip) -> None:
+    """Raise ProgramError (exit 1) naming the first problem's source line when validate() finds any.
+
+    The message reads `SOURCE:LINE:COL: queue[index]: message (and N more problems)`.
+    """
+    problems = validate(program, chip)
+    if not problems:
+        return
+    first = problems[0]
+    line = col = None
+    if first.what == "instruction":
+        line, col = program.location(first.queue, first.index)
+    more = len(problems) - 1
+    text = str(first) + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
+    raise ProgramError(text, problems, file=program.source, line=line or None, col=col or None,
+                       hint="fix the source and re-assemble with `lpu asm`")

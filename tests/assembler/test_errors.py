@@ -1,6 +1,6 @@
 """Bad sources: every error reported at its exact line and column, all in one pass."""
 
-from conftest import diagnostics
+from asm_helpers import diagnostics
 
 from lpu.assembler import AssemblyError, assemble
 
@@ -32,7 +32,7 @@ def test_an_operand_out_of_its_field_names_the_range():
 
 def test_validation_problems_are_reported_at_the_instruction():
     (d,) = diagnostics(".chip mini\n.queue mem.e0\n\n   add.i8 e0, w0, e1\n")
-    assert d[:2] == (4, 4) and "VXM instruction" in d[2]
+    assert d[:2] == (4, 4) and "instruction of the VXM" in d[2]
 
 
 def test_an_issue_time_already_passed_is_an_error_at_the_at_sign():

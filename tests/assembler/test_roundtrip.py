@@ -4,7 +4,7 @@ import random
 
 import numpy as np
 import pytest
-from conftest import EXAMPLES
+from asm_helpers import EXAMPLES
 
 from lpu.assembler import assemble, assemble_file, disassemble
 from lpu.isa.chips import CHIPS
@@ -93,3 +93,34 @@ def test_random_programs_cover_every_opcode():
         for words in p.queues.values():
             seen |= {int(w) >> 56 for w in words}
     assert {ins.opcode for ins in INSTRUCTIONS} <= seen
+
+
+def _operands(ins):
+    from hypothesis import strategies as st
+
+    parts = {}
+    for op in ins.operands:
+        if op.kind == "dtype":
+            parts[op.name] = st.sampled_from([c for c, _, _ in DTYPES.values()])
+        elif op.signed:
+            parts[op.name] = st.integers(-(1 << (op.bits - 1)), (1 << (op.bits - 1)) - 1)
+        else:
+            parts[op.name] = st.integers(0, (1 << op.bits) - 1)
+    return st.fixed_dictionaries(parts)
+
+
+@pytest.mark.parametrize("ins", INSTRUCTIONS, ids=lambda i: i.mnemonic)
+def test_disasm_then_asm_of_any_operand_values_gives_the_same_word(ins):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=15, deadline=None)
+    @given(vals=_operands(ins), line=st.integers(0, 2**31 - 1), col=st.integers(0, 999))
+    def prop(vals, line, col):
+        word = encode(ins, vals)
+        prog = Program(chip="mini", queues={"vxm.0": np.array([word], np.uint64)},
+                       srcmap={"vxm.0": np.array([[line, col]], np.int32)})
+        back = assemble(disassemble(prog), filename="p.s", check=False)
+        assert to_bytes(back) == to_bytes(prog)
+
+    prop()

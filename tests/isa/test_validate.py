@@ -34,7 +34,7 @@ def test_a_vxm_instruction_in_a_mem_queue_is_a_problem():
     p = prog("mem.e0", add("i8", 0, 32, 1))
     (pr,) = validate(p, MINI)
     assert isinstance(pr, Problem) and pr.queue == "mem.e0" and pr.index == 0
-    assert "VXM instruction" in pr.message
+    assert "instruction of the VXM" in pr.message
 
 
 def test_icu_instructions_are_legal_in_every_queue():
@@ -144,3 +144,18 @@ def test_a_segment_nested_inside_another_is_an_overlap():
     s2 = Segment("s2", "i8", (16,), np.array([[4, 5, 1]], np.int32))
     msgs = messages(Program(chip="mini", segments=[big, s1, s2]))
     assert sum("overlap" in m for m in msgs) == 2
+
+
+def test_check_raises_one_error_naming_the_source_line_of_the_first_problem():
+    import pytest
+
+    from lpu.isa.validate import ProgramError, check
+
+    p = prog("mem.e0", encode("nop", {"n": 1}), add("i8", 0, 32, 1), add("i8", 0, 32, 1))
+    p.source = "k.s"
+    p.srcmap["mem.e0"] = np.array([[3, 1], [4, 5], [5, 5]], np.int32)
+    with pytest.raises(ProgramError) as e:
+        check(p, MINI)
+    assert str(e.value).startswith("k.s:4:5: mem.e0[1]: add is an instruction of the VXM")
+    assert "(and 1 more problem)" in str(e.value) and len(e.value.problems) == 2
+    check(prog("vxm.0", add("i8", 0, 32, 1)), MINI)  # clean: returns quietly

@@ -1,4 +1,4 @@
-"""Shared helpers for the assembler tests."""
+"""Shared helpers for the assembler tests (a plain module, so names never clash with conftest)."""
 
 from pathlib import Path
 
