@@ -801,5 +801,6 @@ def assemble_file(path: str, *, chip: str | None = None, check: bool = True) -> 
     except UnicodeDecodeError as e:
         line = raw[:e.start].count(b"\n") + 1
         col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
-        raise AssemblyError([Diagnostic(path, line, col, "the file is not UTF-8 text")]) from None
-    return assemble(text, filename=path, chip=chip)
+        raise AssemblyError([Diagnostic(str(path), line, col, "the file is not UTF-8 text")]) \
+            from None
+    return assemble(text, filename=str(path), chip=chip)
