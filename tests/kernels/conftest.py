@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-LLAMA = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-             vocab_size=128, intermediate_size=128, max_position_embeddings=64)
-GPT2 = dict(n_embd=64, n_layer=2, n_head=4, vocab_size=128, n_positions=64)
+LLAMA = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+         "num_key_value_heads": 2, "vocab_size": 128, "intermediate_size": 128,
+         "max_position_embeddings": 64}
+GPT2 = {"n_embd": 64, "n_layer": 2, "n_head": 4, "vocab_size": 128, "n_positions": 64}
 
 
 def _make_model(family: str, seed: int, **over):
