@@ -50,12 +50,10 @@ def hf_logits(model, ids: list[int]) -> np.ndarray:
 
 
 def save(model, path: Path, dtype=None, **kw) -> Path:
-    import torch
+    import copy
 
-    m = model if dtype is None else model.to(dtype)
+    m = model if dtype is None else copy.deepcopy(model).to(dtype)  # .to() works in place
     m.save_pretrained(path, safe_serialization=True, **kw)
-    if dtype is not None:
-        model.to(torch.float32)
     return path
 
 
