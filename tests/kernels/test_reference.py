@@ -157,3 +157,10 @@ def test_activations_and_softmax():
     np.testing.assert_allclose(R.gelu_tanh(x), g, rtol=1e-6, atol=1e-7)
     p = R.softmax(np.array([1000.0, 1000.0, -np.inf], np.float32))
     np.testing.assert_array_equal(p, [0.5, 0.5, 0.0])
+
+
+def test_a_llama_with_tied_embeddings_matches_transformers(tmp_path):
+    model = _make_model("llama", 4, tie_word_embeddings=True)
+    w = load_weights(str(save(model, tmp_path / "tied")))
+    assert w.config.tie_embeddings and w.tensors["lm_head.weight"] is w.tensors["tok_emb"]
+    _assert_matches_hf(w, model, n_new=6)
