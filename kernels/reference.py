@@ -240,3 +240,8 @@ class Reference:
             if pos >= len(prompt_ids) - 1:
                 ids.append(int(np.argmax(logits)))
         return ids[len(prompt_ids):], np.stack(rows)
+
+    def forward(self, ids: list[int]) -> np.ndarray:
+        """Teacher-forced logits [len(ids), vocab] f32: row i after consuming ids[: i + 1]."""
+        cache = self.new_cache()
+        return np.stack([self.step(t, pos, cache) for pos, t in enumerate(ids)])

@@ -108,16 +108,19 @@ def _normal16(rng: np.random.Generator, shape: tuple[int, ...], std: float,
 def random_weights(cfg: ModelConfig, seed: int = 0) -> ModelWeights:
     """Seeded random weights: the same (cfg, seed) gives the same bits in any process.
 
-    Matrices and embeddings are N(0, std) with std = 0.02 * sqrt(768 / d) (GPT-2's 0.02 at
-    d = 768, larger for small models so a logit's spread, ~std * sqrt(d) = 0.55, stays the same
-    and greedy decoding does not collapse); norm weights N(1, 0.02); biases N(0, 0.01).
+    Matrices and token embeddings are N(0, std) with std = 0.04 * sqrt(768 / d): twice GPT-2's
+    0.02 init at d = 768, and scaled so that a logit's spread (~std * sqrt(d) = 1.1) is the same
+    for every width. At 0.02 greedy decoding of tiny-gpt2 and gpt2-small collapsed to one
+    repeated token whatever the prompt (tried: 1x, 2x, 4x, 8x; 2x gives varied tokens for
+    tiny, tiny-gpt2 and demo). Position embeddings get half that std (so the token, not the
+    position, dominates the input), norm weights N(1, 0.02), biases N(0, 0.01).
     """
     if cfg.param_count() > MAX_RANDOM_PARAMS:
         raise LpuError(f"preset {cfg.name!r} has {cfg.param_count() / 1e9:.1f}e9 parameters; "
                        f"random weights are made only up to {MAX_RANDOM_PARAMS / 1e9:.0f}e9",
                        hint="use a smaller preset, or a checkpoint directory")
     rng = np.random.default_rng(seed)
-    std = 0.02 * math.sqrt(768 / cfg.d_model)
+    std = 0.04 * math.sqrt(768 / cfg.d_model)
     t: dict[str, np.ndarray] = {}
     for name, shape in expected_shapes(cfg).items():
         if name == "lm_head.weight" and cfg.tie_embeddings:
@@ -126,6 +129,8 @@ def random_weights(cfg: ModelConfig, seed: int = 0) -> ModelWeights:
             t[name] = _normal16(rng, shape, 0.02, 1.0)
         elif name.endswith(".bias"):
             t[name] = _normal16(rng, shape, 0.01)
+        elif name == "pos_emb":
+            t[name] = _normal16(rng, shape, std / 2)
         else:
             t[name] = _normal16(rng, shape, std)
     return ModelWeights(cfg, t)
