@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 
 from lpu.errors import LpuError
@@ -34,25 +33,16 @@ def chip_info(name: str) -> dict:
 
 
 def gpu_info(name: str) -> dict:
-    try:
-        presets = importlib.import_module("lpu.gpu.presets")
-    except ModuleNotFoundError:
-        raise LpuError("GPU presets arrive with lpu.gpu (not built yet)") from None
-    for attr in ("get_gpu", "get"):
-        fn = getattr(presets, attr, None)
-        if callable(fn):
-            g = fn(name)
-            break
-    else:
-        table = getattr(presets, "GPUS", None) or getattr(presets, "PRESETS", {})
-        if name not in table:
-            raise LpuError(f"unknown GPU {name!r}; known: {', '.join(table)}")
-        g = table[name]
-    if hasattr(g, "__dataclass_fields__"):
-        from dataclasses import asdict
+    """A GPU preset's parameters, each with its source."""
+    from lpu.gpu.presets import describe, gpu_preset
 
-        return {"gpu": name, **{k: v for k, v in asdict(g).items()}}
-    return {"gpu": name, "preset": str(g)}
+    try:
+        g = gpu_preset(name)
+    except KeyError as e:
+        raise LpuError(str(e.args[0])) from None
+    rows = describe(g)
+    return {"gpu": g.name, "params": {k: v for k, v, _ in rows},
+            "sources": {k: src for k, _, src in rows}}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,10 +71,12 @@ def run(args: argparse.Namespace) -> int:
     con.print(d)
     con.print(f"{len(info['queues'])} queues: " + " ".join(info["queues"]))
     if args.gpu:
-        g = Table(title=f"GPU {args.gpu}", title_justify="left")
-        g.add_column("field")
-        g.add_column("value", overflow="fold")
-        for k, v in info["gpu"].items():
-            g.add_row(k, str(v))
+        gi = info["gpu"]
+        g = Table(title=f"GPU {gi['gpu']}", title_justify="left")
+        g.add_column("parameter")
+        g.add_column("value", justify="right")
+        g.add_column("source", overflow="fold")
+        for k, v in gi["params"].items():
+            g.add_row(k, f"{v:,.6g}" if isinstance(v, float) else str(v), gi["sources"][k])
         con.print(g)
     return 0
