@@ -555,7 +555,7 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
             else:
                 h = _read_group(tag, val, sref, mem2, F[r, C_B], 4, st, t, hop, planes_b)
                 if h:
-                    return h, i, t, F[r, C_B], 0, i
+                    return h, i, t, F[r, C_B], st, i
                 _gather_bits(planes_b, 4, bits_b)
                 idx = bits_b[0] - (1 << 32) if bits_b[0] >= (1 << 31) else bits_b[0]
                 addr = F[r, C_ADDR] + F[r, C_STRIDE] * idx
