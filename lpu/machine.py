@@ -391,7 +391,10 @@ class Machine:
         cycles = sched.length
         if max_cycles is not None and sched.length > max_cycles:
             stopped, cycles = max_cycles, max_cycles
-        return RunResult(chip, cycles, int(n_done) + sched.icu_count, sched, busy_q, stopped)
+        # the decoded fields and each instance's row, for traces (no copies: references)
+        meta = {"fields": F, "rows": self._rows, "program": self.program}
+        return RunResult(chip, cycles, int(n_done) + sched.icu_count, sched, busy_q, stopped,
+                         meta)
 
     def _raise_hazard(self, code: int, inst: int, cycle: int, a: int, b: int) -> None:
         sched = self.schedule

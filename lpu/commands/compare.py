@@ -28,6 +28,10 @@ def run(args: argparse.Namespace) -> int:
                                                                            completed=i))
     else:
         out = compare(weights, **kw)
+    if args.trace:
+        from lpu.traces.record import compare_trace
+
+        compare_trace(out).save(args.trace)
     if args.json:
         print(json.dumps(out))
         return 0
@@ -48,5 +52,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--weights-dtype", choices=["fp16", "int8"], default="fp16")
     p.add_argument("--load", action="store_true", help="other requests share the GPU")
+    p.add_argument("--trace", metavar="FILE", help="write both token timelines")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)

@@ -43,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--tokens", type=int, default=128, metavar="N", help="tokens (default 128)")
     p.add_argument("--runs", type=int, default=1, metavar="R", help="repeated runs (default 1)")
     p.add_argument("--seed", type=int, default=0, metavar="S")
+    p.add_argument("--trace", metavar="FILE", help="write the kernels and token latencies")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.set_defaults(func=run)
 
@@ -57,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
                    tokens=args.tokens, runs=args.runs, seed=args.seed, graph=args.graph,
                    load=args.load, weights_dtype=args.weights_dtype, gpus=args.gpus,
                    variation=Variation.off() if args.no_variation else None)
+    if args.trace:
+        from lpu.traces.record import gpu_trace
+
+        gpu_trace(res).save(args.trace)
     if args.json:
         json.dump(res.to_json(), sys.stdout)
         sys.stdout.write("\n")
