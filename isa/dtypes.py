@@ -13,32 +13,64 @@ from lpu.isa.table import DTYPES
 
 
 @njit
+def half_from_f32_bits(u: int) -> int:
+    """fp32 bits -> fp16 bits, round to nearest even; NaN stays (quiet) NaN."""
+    sign = (u >> 16) & 0x8000
+    a = u & 0x7FFFFFFF
+    if a >= 0x7F800000:  # inf or NaN
+        h = 0x7C00 | (0x200 | ((a & 0x7FFFFF) >> 13) if a > 0x7F800000 else 0)
+    elif a >= 0x477FF000:  # rounds to >= 65536: overflow to inf
+        h = 0x7C00
+    elif a >= 0x38800000:  # normal fp16 (>= 2^-14)
+        h = (a - 0x38000000 + 0xFFF + ((a >> 13) & 1)) >> 13
+    elif a >= 0x33000000:  # subnormal fp16 (rounds to at least 0, at most 2^-14)
+        e = a >> 23
+        m = (a & 0x7FFFFF) | 0x800000
+        s = 126 - e
+        h = m >> s
+        rem = m & ((1 << s) - 1)
+        half = 1 << (s - 1)
+        if rem > half or (rem == half and (h & 1)):
+            h += 1
+    else:
+        h = 0
+    return sign | h
+
+
+@njit
+def f32_from_half_bits(h: int) -> int:
+    """fp16 bits -> fp32 bits (exact)."""
+    sign = (h & 0x8000) << 16
+    e = (h >> 10) & 0x1F
+    m = h & 0x3FF
+    if e == 0x1F:
+        return sign | 0x7F800000 | (m << 13)
+    if e == 0:
+        if m == 0:
+            return sign
+        e2 = 113
+        while (m & 0x400) == 0:
+            m <<= 1
+            e2 -= 1
+        return sign | (e2 << 23) | ((m & 0x3FF) << 13)
+    return sign | ((e + 112) << 23) | (m << 13)
+
+
+@njit
+def bf16_from_f32_bits(u: int) -> int:
+    """fp32 bits -> bf16 bits, round to nearest even; NaN stays (quiet) NaN."""
+    if (u & 0x7FFFFFFF) > 0x7F800000:
+        return ((u >> 16) | 0x40) & 0xFFFF
+    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16) & 0xFFFF
+
+
+@njit
 def f32_to_f16_bits(x: np.ndarray) -> np.ndarray:
-    """float32 array -> uint16 fp16 bits, round to nearest even; NaN stays (quiet) NaN."""
+    """float32 array -> uint16 fp16 bits, round to nearest even."""
     b = x.view(np.uint32)
     out = np.empty(b.shape, np.uint16)
     for i in range(b.size):
-        u = b.flat[i]
-        sign = (u >> 16) & 0x8000
-        a = u & 0x7FFFFFFF
-        if a >= 0x7F800000:  # inf or NaN
-            h = 0x7C00 | (0x200 | ((a & 0x7FFFFF) >> 13) if a > 0x7F800000 else 0)
-        elif a >= 0x477FF000:  # rounds to >= 65536: overflow to inf
-            h = 0x7C00
-        elif a >= 0x38800000:  # normal fp16 (>= 2^-14)
-            h = (a - 0x38000000 + 0xFFF + ((a >> 13) & 1)) >> 13
-        elif a >= 0x33000000:  # subnormal fp16 (rounds to at least 0, at most 2^-14)
-            e = a >> 23
-            m = (a & 0x7FFFFF) | 0x800000
-            s = 126 - e
-            h = m >> s
-            rem = m & ((1 << s) - 1)
-            half = 1 << (s - 1)
-            if rem > half or (rem == half and (h & 1)):
-                h += 1
-        else:
-            h = 0
-        out.flat[i] = sign | h
+        out.flat[i] = half_from_f32_bits(np.int64(b.flat[i]))
     return out
 
 
@@ -47,38 +79,17 @@ def f16_bits_to_f32(h: np.ndarray) -> np.ndarray:
     """uint16 fp16 bits -> float32 (exact)."""
     out = np.empty(h.shape, np.uint32)
     for i in range(h.size):
-        v = np.uint32(h.flat[i])
-        sign = (v & 0x8000) << 16
-        e = (v >> 10) & 0x1F
-        m = v & 0x3FF
-        if e == 0x1F:
-            r = sign | 0x7F800000 | (m << 13)
-        elif e == 0:
-            if m == 0:
-                r = sign
-            else:
-                e2 = 113
-                while (m & 0x400) == 0:
-                    m <<= 1
-                    e2 -= 1
-                r = sign | (e2 << 23) | ((m & 0x3FF) << 13)
-        else:
-            r = sign | ((e + 112) << 23) | (m << 13)
-        out.flat[i] = r
+        out.flat[i] = f32_from_half_bits(np.int64(h.flat[i]))
     return out.view(np.float32)
 
 
 @njit
 def f32_to_bf16_bits(x: np.ndarray) -> np.ndarray:
-    """float32 array -> uint16 bf16 bits, round to nearest even; NaN stays (quiet) NaN."""
+    """float32 array -> uint16 bf16 bits, round to nearest even."""
     b = x.view(np.uint32)
     out = np.empty(b.shape, np.uint16)
     for i in range(b.size):
-        u = b.flat[i]
-        if (u & 0x7FFFFFFF) > 0x7F800000:
-            out.flat[i] = (u >> 16) | 0x40
-        else:
-            out.flat[i] = (u + 0x7FFF + ((u >> 16) & 1)) >> 16
+        out.flat[i] = bf16_from_f32_bits(np.int64(b.flat[i]))
     return out
 
 

@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from lpu._jit import njit
+from lpu.isa.dtypes import bf16_from_f32_bits, half_from_f32_bits
 
 # Instruction classes (column C_CLS), set from the ISA table by lpu.machine.
 K_READ, K_WRITE, K_GATHER, K_SCATTER = 1, 2, 3, 4
@@ -131,57 +132,6 @@ def _sread(tag, val, src, mem2, field, stage, cycle, hop, out) -> int:
 
 
 @njit
-def _f16_to_f32_bits(h: int) -> int:
-    sign = (h & 0x8000) << 16
-    e = (h >> 10) & 0x1F
-    m = h & 0x3FF
-    if e == 0x1F:
-        return sign | 0x7F800000 | (m << 13)
-    if e == 0:
-        if m == 0:
-            return sign
-        e2 = 113
-        while (m & 0x400) == 0:
-            m <<= 1
-            e2 -= 1
-        return sign | (e2 << 23) | ((m & 0x3FF) << 13)
-    return sign | ((e + 112) << 23) | (m << 13)
-
-
-@njit
-def _f32_to_f16(u: int) -> int:
-    """fp32 bits -> fp16 bits, round to nearest even."""
-    sign = (u >> 16) & 0x8000
-    a = u & 0x7FFFFFFF
-    if a >= 0x7F800000:
-        h = 0x7C00 | (0x200 | ((a & 0x7FFFFF) >> 13) if a > 0x7F800000 else 0)
-    elif a >= 0x477FF000:
-        h = 0x7C00
-    elif a >= 0x38800000:
-        h = (a - 0x38000000 + 0xFFF + ((a >> 13) & 1)) >> 13
-    elif a >= 0x33000000:
-        e = a >> 23
-        m = (a & 0x7FFFFF) | 0x800000
-        s = 126 - e
-        h = m >> s
-        rem = m & ((1 << s) - 1)
-        half = 1 << (s - 1)
-        if rem > half or (rem == half and (h & 1)):
-            h += 1
-    else:
-        h = 0
-    return sign | h
-
-
-@njit
-def _f32_to_bf16(u: int) -> int:
-    """fp32 bits -> bf16 bits, round to nearest even."""
-    if (u & 0x7FFFFFFF) > 0x7F800000:
-        return (u >> 16) | 0x40
-    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16) & 0xFFFF
-
-
-@njit
 def _gather_bits(planes, g, bits):
     """Byte planes [g, L] -> little-endian element bits (int64) per lane."""
     L = planes.shape[1]
@@ -251,9 +201,9 @@ def _encode_floats(fz, dt, out_bits):
         if dt == DT_F32:
             out_bits[l] = b
         elif dt == DT_F16:
-            out_bits[l] = _f32_to_f16(b)
+            out_bits[l] = half_from_f32_bits(b)
         else:
-            out_bits[l] = _f32_to_bf16(b)
+            out_bits[l] = bf16_from_f32_bits(b)
 
 
 @njit
