@@ -82,10 +82,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write_trace(path: str, res) -> None:
-    try:
-        from lpu.traces.record import decode_trace
-    except ImportError as e:
-        raise LpuError("traces are not available in this build") from e
+    from lpu.traces.record import decode_trace
+
     decode_trace(res).save(path)
 
 
