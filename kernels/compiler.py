@@ -99,6 +99,14 @@ class Compiler:
         self.wdt = "i8" if weights_dtype == "int8" else "f16"
         self.weights_dtype = weights_dtype
         cfg, L = self.cfg, self.chip.lanes
+        from lpu.kernels.sched import weight_slices
+
+        spare = self.chip.mem_slices_per_hemisphere - len(weight_slices(self.chip, "w"))
+        if spare < 4:
+            raise LpuError(f"chip {self.chip.name} is too small for the compiler's layout: an fp32 "
+                           f"activation needs 4 MEM slices on one side of the VXM, and "
+                           f"{self.chip.name} keeps {spare} per hemisphere beside its weight "
+                           "slices", hint="compile for tsp-v1")
         self.max_context = min(max_context, cfg.max_positions)
         hd = cfg.head_dim
         if hd > L:
