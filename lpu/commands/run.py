@@ -60,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
         raise LpuError(f"{args.program} was assembled for chip {program.chip}, not {args.chip}",
                        hint=f"re-assemble it with lpu asm --chip {args.chip}")
     machine = Machine(program)
+    for name, _ in inputs:
+        program.segment(name)  # an unknown name fails before any file is read
     for name, path in inputs:
         machine.load(name, load_npy(path))
     for name, _ in dumps:
