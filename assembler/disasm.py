@@ -116,3 +116,10 @@ def disassemble(program: Program) -> str:
             out.append(f".loc {line} {col}")
             out.append("    " + format_instruction(int(w), n_maps))
     return "\n".join(out) + "\n"
+
+
+def disassemble_to_file(program, path) -> None:
+    """Write the disassembly atomically (nothing is left behind on failure)."""
+    from lpu.files import atomic_write
+
+    atomic_write(path, disassemble(program))

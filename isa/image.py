@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 import zlib
 
 import numpy as np
@@ -156,23 +155,9 @@ def _build(head: dict, body: memoryview, name: str) -> Program:
 
 def save(program: Program, path: str | os.PathLike) -> None:
     """Write atomically: a temporary file in the same folder, renamed over `path`."""
-    data = to_bytes(program)
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".lpx-", dir=folder)
-    except OSError as e:
-        raise LpuError(f"{path}: cannot write ({e.strerror})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise LpuError(f"{path}: cannot write ({e.strerror})") from None
+    from lpu.files import atomic_write
+
+    atomic_write(path, to_bytes(program))
 
 
 def load(path: str | os.PathLike) -> Program:

@@ -61,14 +61,9 @@ class Trace:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write atomically: a temp file renamed into place, nothing half-written on failure."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            tmp.write_bytes(self.to_bytes())
-            tmp.replace(path)
-        except OSError as e:
-            tmp.unlink(missing_ok=True)
-            raise LpuError(f"cannot write the trace ({e.strerror})", file=str(path)) from None
+        from lpu.files import atomic_write
+
+        atomic_write(path, self.to_bytes())
 
 
 def from_bytes(data: bytes, name: str = "<trace>") -> Trace:

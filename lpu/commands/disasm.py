@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
-
-from lpu.errors import LpuError
 
 
 def register(sub) -> None:
@@ -20,18 +16,12 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lpu.assembler import disassemble
+    from lpu.assembler.disasm import disassemble_to_file
     from lpu.isa.image import load
 
-    text = disassemble(load(args.image))
+    program = load(args.image)
     if not args.output:
-        sys.stdout.write(text)
+        sys.stdout.write(disassemble(program))
         return 0
-    folder = os.path.dirname(os.path.abspath(args.output))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".disasm-", dir=folder)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, args.output)
-    except OSError as e:
-        raise LpuError(f"{args.output}: cannot write ({e.strerror})") from None
+    disassemble_to_file(program, args.output)
     return 0

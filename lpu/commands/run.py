@@ -36,15 +36,14 @@ def load_npy(path: Path) -> np.ndarray:
 
 
 def save_npy(path: Path, array: np.ndarray) -> None:
-    """Write atomically: a temp file renamed into place, so a failure leaves nothing behind."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.save(f, array, allow_pickle=False)
-        tmp.replace(path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise LpuError(f"cannot write ({e.strerror})", file=str(path)) from None
+    """Write atomically, so a failure leaves nothing behind."""
+    import io
+
+    from lpu.files import atomic_write
+
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    atomic_write(path, buf.getvalue())
 
 
 def run(args: argparse.Namespace) -> int:
