@@ -454,7 +454,6 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
     ia = np.zeros(L, np.int64)
     ib = np.zeros(L, np.int64)
     y = np.zeros(L, np.float32)
-    f16tab.view(np.float32)
     lw_rows = np.zeros((32, L), np.float32)
     lw_rows_u = lw_rows.view(np.uint32)
     lw_tmp = np.zeros(L, np.uint32)
