@@ -178,13 +178,14 @@ TSP_V1 = Chip("tsp-v1", "GroqChip 1 as published (ISCA 2020): 14 nm, 320 lanes, 
     "clock_ghz": _p(0.9, "paper: 900 MHz nominal (Groq, ISCA 2020)"),
 })
 
-MINI = Chip("mini", "A coursework chip with the same rules: 16 lanes, 8+8 streams, 8 MEM slices", {
+MINI = Chip("mini", "A coursework chip with the same rules: 16 lanes, 8+8 streams, 16 MEM slices", {
     "superlanes": _p(1, "assumed: one superlane so every lane fits on one screen"),
     "lanes_per_superlane": _p(16, "same as tsp-v1"),
     "streams": _p(8, "assumed: 8 per direction, small enough to draw"),
-    "mem_slices_per_hemisphere": _p(4, "assumed: 4 slices per hemisphere"),
+    "mem_slices_per_hemisphere": _p(8, "assumed: 8 slices per hemisphere: 4 stream weights, "
+                                       "4 hold activations (an fp32 vector is 4 byte planes)"),
     "mem_slices_per_stage": _p(1, "assumed: one stream stage per slice, so every hop is visible"),
-    "mem_words": _p(4096, "assumed: 4096 words per slice (64 KiB), 512 KiB in all"),
+    "mem_words": _p(4096, "assumed: 4096 words per slice (64 KiB), 1 MiB in all"),
     "mem_banks": _p(2, "same as tsp-v1"),
     "hop_cycles": _p(1, "same as tsp-v1"),
     "mxm_planes_per_hemisphere": _p(1, "assumed: one 16x16 plane per hemisphere"),

@@ -4,12 +4,13 @@
 ; that comes back west. rsum gives every lane the sum of its segment; with seg = 16 (all lanes)
 ; every lane of `s` holds the dot product.
 ;
-; Stages (see vadd.s): mem.w3..w0 = 2..5, vxm = 6, mem.e0..e3 = 7..10, sxm.e = 11.
+; Stages (see vadd.s): mem.w3..w0 = 6..9, vxm = 10, mem.e0..e3 = 11..14, sxm.e = 19.
 ; Timing:
-;   x, y: read exactly as in vadd.s; all planes pass the VXM (stage 6) at cycle 5.
-;   mul.f32 at cycle 5 -> x*y on e4..e7 at stage 6 at cycle 8 -> stage 11 at cycle 13.
-;   rsum.f32 at cycle 13 in sxm.e0 -> the sums on w4..w7 at stage 11 at cycle 13 + 8 = 21.
-;   s plane j is on w(4+j); mem.e(3-j) (stage 10-j) writes it at cycle 22 + j; done at 26.
+;   x, y: read exactly as in vadd.s; all planes pass the VXM (stage 10) at cycle 5.
+;   mul.f32 at cycle 5 -> x*y on e4..e7 at stage 10 at cycle 8 -> stage 19 at cycle 17.
+;   rsum.f32 at cycle 17 in sxm.e0 -> the sums on w4..w7 at stage 19 at cycle 17 + 8 = 25.
+;   s plane j is on w(4+j); mem.e(3-j) (stage 14-j) writes it at cycle 30 + j; the last
+;   word lands at 34, so the program is 35 cycles long.
 
 .chip mini
 
@@ -45,14 +46,14 @@ t_mul:
 
 .queue sxm.e0
 red:
-    @t_mul + 3 + 5 rsum.f32 e4, w4, L           ; 3 ALU cycles, 5 hops (stage 6 -> 11)
+    @t_mul + 3 + 9 rsum.f32 e4, w4, L           ; 3 ALU cycles, 9 hops (stage 10 -> 19)
 
-; the sum, 8 cycles after the rsum issues, flows west from stage 11
+; the sum, 8 cycles after the rsum issues, flows west from stage 19
 .queue mem.e3
-    @red + 8 + 1 write s, w4, 0
+    @red + 8 + 5 write s, w4, 0
 .queue mem.e2
-    @red + 8 + 2 write s, w5, 0
+    @red + 8 + 6 write s, w5, 0
 .queue mem.e1
-    @red + 8 + 3 write s, w6, 0
+    @red + 8 + 7 write s, w6, 0
 .queue mem.e0
-    @red + 8 + 4 write s, w7, 0
+    @red + 8 + 8 write s, w7, 0

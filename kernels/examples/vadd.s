@@ -5,16 +5,17 @@
 ; that all 4 planes pass the VXM in the same cycle.
 ;
 ; Floorplan of mini (stages, west to east):
-;   0 mxm0 | 1 sxm.w | 2 mem.w3 | 3 mem.w2 | 4 mem.w1 | 5 mem.w0 | 6 vxm | 7 mem.e0 | 8 mem.e1
-;   | 9 mem.e2 | 10 mem.e3 | 11 sxm.e | 12 mxm1          (one cycle per stage hop)
+;   0 mxm0 | 1 sxm.w | 2..9 mem.w7..w0 | 10 vxm | 11..18 mem.e0..e7 | 19 sxm.e | 20 mxm1
+;   (one cycle per stage hop); this program uses mem.w3..w0 (stages 6..9) and mem.e0..e3
+;   (stages 11..14), the four slices on each side next to the VXM.
 ;
 ; Timing (a read at cycle t puts its word on the stream at t+1 at the slice's stage):
-;   x plane j lives in mem.w(3-j) (stage 2+j) and flows east on e(j):
-;     read at cycle j -> on the stream at j+1, stage 2+j -> at the VXM (stage 6) at cycle 5.
-;   y plane j lives in mem.e(3-j) (stage 10-j) and flows west on w(j):
-;     read at cycle j -> on the stream at j+1, stage 10-j -> at the VXM at cycle 5.
-;   add.f32 issues at cycle 5 and writes z on e4..e7 at stage 6 at cycle 5+3 = 8.
-;   z plane j is written by mem.e(j) (stage 7+j) at cycle 9+j; the last word lands at 13.
+;   x plane j lives in mem.w(3-j) (stage 6+j) and flows east on e(j):
+;     read at cycle j -> on the stream at j+1, stage 6+j -> at the VXM (stage 10) at cycle 5.
+;   y plane j lives in mem.e(3-j) (stage 14-j) and flows west on w(j):
+;     read at cycle j -> on the stream at j+1, stage 14-j -> at the VXM at cycle 5.
+;   add.f32 issues at cycle 5 and writes z on e4..e7 at stage 10 at cycle 5+3 = 8.
+;   z plane j is written by mem.e(j) (stage 11+j) at cycle 9+j; the last word lands at 13.
 
 .chip mini
 
@@ -44,7 +45,7 @@
 .queue mem.e0
     @3 read y, w3, 0
 
-; ---- the add: all 8 planes pass stage 6 at cycle 5 ----
+; ---- the add: all 8 planes pass stage 10 at cycle 5 ----
 .queue vxm.0
 t_add:
     @5 add.f32 e0, w0, e4

@@ -19,8 +19,11 @@ def test_inline_f32_values_land_as_byte_planes_in_one_slice_per_plane():
 def test_words_are_split_evenly_then_by_explicit_counts():
     p = assemble(".chip mini\n.data t i32 (2, 16) at mem.e0:0 mem.e1:10 mem.e2:20\n"
                  ".data u i8 (4, 16) at mem.e3:0[1] mem.e3:8\n")
-    assert p.segment("t").runs.tolist() == [[4, 0, 3], [5, 10, 3], [6, 20, 2]]
-    assert p.segment("u").runs.tolist() == [[7, 0, 1], [7, 8, 3]]
+    from lpu.isa.chips import get_chip
+
+    e = [get_chip("mini").queue(f"mem.e{i}").index for i in range(4)]  # slice numbers
+    assert p.segment("t").runs.tolist() == [[e[0], 0, 3], [e[1], 10, 3], [e[2], 20, 2]]
+    assert p.segment("u").runs.tolist() == [[e[3], 0, 1], [e[3], 8, 3]]
 
 
 def test_npy_files_load_relative_to_the_source_without_pickle(tmp_path):

@@ -1,7 +1,7 @@
 """Shared builders for the emulator tests: tiny hand-timed programs on the `mini` chip.
 
-On mini (one superlane, one stage per slice): mem.w3..w0 sit at stages 2..5, the VXM at 6,
-mem.e0..e3 at 7..10, the SXM queues at 1 and 11, the MXM planes at 0 and 12.
+On mini (one superlane, one stage per slice): mem.w7..w0 sit at stages 2..9, the VXM at 10,
+mem.e0..e7 at 11..18, the SXM queues at 1 and 19, the MXM planes at 0 and 20.
 """
 
 import numpy as np
@@ -12,9 +12,9 @@ from lpu.kernels.builder import Builder
 def vadd_program(add_cycle: int = 5, write_cycle: int = 9, x=None, y=None, chip: str = "mini"):
     """z = x + y (f32, 16 lanes), as in kernels/examples/vadd.s.
 
-    x plane j is read from mem.w(3-j) at cycle j (stage 2+j) and passes the VXM at cycle 5;
-    y plane j from mem.e(3-j) at cycle j (stage 10-j) passes it at cycle 5 too. The add writes
-    e4..e7 at cycle 8; z plane j reaches mem.e(j) (stage 7+j) at cycle 9+j.
+    x plane j is read from mem.w(3-j) at cycle j (stage 6+j) and passes the VXM at cycle 5;
+    y plane j from mem.e(3-j) at cycle j (stage 14-j) passes it at cycle 5 too. The add writes
+    e4..e7 at cycle 8; z plane j reaches mem.e(j) (stage 11+j) at cycle 9+j.
     """
     b = Builder(chip)
     x = np.arange(16, dtype=np.float32) if x is None else x

@@ -40,7 +40,7 @@ def mv(chip):
     return {"cycles": r.cycles, "hash": hashlib.sha256(m.dump("y").tobytes()).hexdigest()}
 
 def mini_mix():
-    # hand-timed on mini: x (f32) passes the VXM (stage 6) at cycle 5 and sxm.e0 (11) at 10
+    # hand-timed on mini: x (f32) passes the VXM (stage 10) at cycle 5 and sxm.e0 (19) at 14
     from lpu.kernels.builder import Builder
     b = Builder("mini")
     rng = np.random.default_rng(2)
@@ -52,14 +52,14 @@ def mini_mix():
     b.data("s", "f32", (16,), [(f"mem.e{j}", 2049, 1) for j in range(4)])
     for j in range(4):
         b.at(f"mem.w{3 - j}", j, "read", addr=0, z=f"e{j}")
-    b.at("vxm.0", 5, "exp", dt="f32", a="e0", z="e4")      # e4..e7 at stage 6 at 11
-    b.at("vxm.1", 5, "tanh", dt="f32", a="e0", z="w0")     # w0..w3 at stage 6 at 11
+    b.at("vxm.0", 5, "exp", dt="f32", a="e0", z="e4")      # e4..e7 at stage 10 at 11
+    b.at("vxm.1", 5, "tanh", dt="f32", a="e0", z="w0")     # w0..w3 at stage 10 at 11
     b.at("vxm.2", 5, "cvt", **{"from": "f32", "to": "f16"}, a="e0", z="w4")  # w4,w5 at 8
-    b.at("sxm.e0", 10, "rsum", dt="f32", a="e0", z="w4", seg=5)  # w4..w7 at stage 11 at 18
+    b.at("sxm.e0", 14, "rsum", dt="f32", a="e0", z="w4", seg=5)  # w4..w7 at stage 19 at 22
     for j in range(4):
         b.at(f"mem.e{j}", 12 + j, "write", addr=2048, a=f"e{4 + j}")
         b.at(f"mem.w{j}", 12 + j, "write", addr=2048, a=f"w{j}")
-        b.at(f"mem.e{j}", 22 - j, "write", addr=2049, a=f"w{4 + j}")
+        b.at(f"mem.e{j}", 30 - j, "write", addr=2049, a=f"w{4 + j}")
     for j in range(2):
         b.at(f"mem.w{j}", 9 + j, "write", addr=2049, a=f"w{4 + j}")
     m = Machine(b.build())

@@ -42,7 +42,7 @@ def test_a_write_waiting_for_a_value_that_already_passed_is_empty_stream():
 
 def test_two_producers_on_one_stream_stage_and_cycle_collide():
     b = vadd_program()
-    # vxm.1 writes the same group e4..e7 at stage 6 at cycle 8 as the add on vxm.0
+    # vxm.1 writes the same group e4..e7 at stage 10 at cycle 8 as the add on vxm.0
     b.at("vxm.1", 5, "sub", dt="f32", a="e0", b="w0", z="e4")
     e = hazard(b)
     assert e.kind == "stream-collision" and e.cycle == 8 and e.queue in ("vxm.0", "vxm.1")
@@ -57,15 +57,16 @@ def test_a_read_and_a_write_in_one_bank_in_one_cycle_conflict():
 
 
 def _mxm(lw_cycle=3, iw_cycle=4, mv_cycle=5, acc_cycle=None, act="i8"):
-    """One int8 row on mini's west plane: W row 0 arrives at stage 0 at cycle lw_cycle."""
+    """One int8 row on mini's west plane: W row 0 arrives at stage 0 at cycle lw_cycle (the
+    slices next to the plane, mem.w7..w5, sit at stages 2..4)."""
     b = Builder("mini")
-    b.data("w", "i8", (16,), [("mem.w3", 0, 1)], np.arange(16))
-    b.data("x", "i8", (16,), [("mem.w2", 0, 1)], np.ones(16))
-    b.at("mem.w3", lw_cycle - 3, "read", addr=0, z="w0")  # stage 2 -> stage 0: 2 hops + 1
+    b.data("w", "i8", (16,), [("mem.w7", 0, 1)], np.arange(16))
+    b.data("x", "i8", (16,), [("mem.w6", 0, 1)], np.ones(16))
+    b.at("mem.w7", lw_cycle - 3, "read", addr=0, z="w0")  # stage 2 -> stage 0: 2 hops + 1
     b.at("mxm0.w", lw_cycle, "lw", dt="i8", a="w0", n=1, row=0)
     if iw_cycle is not None:
         b.at("mxm0.w", iw_cycle, "iw")
-    b.at("mem.w2", mv_cycle - 4, "read", addr=0, z="w1")  # stage 3 -> 0: 3 hops + 1
+    b.at("mem.w6", mv_cycle - 4, "read", addr=0, z="w1")  # stage 3 -> 0: 3 hops + 1
     b.at("mxm0.a", mv_cycle, "mv", dt=act, a="w1", acc=0, add=0)
     if acc_cycle is not None:
         b.at("mxm0.r", acc_cycle, "acc", acc=0, z="e0")
@@ -90,14 +91,14 @@ def test_reading_the_accumulator_before_the_product_finishes():
 
 def test_int8_activations_against_fp16_weights_are_a_type_mismatch():
     b = Builder("mini")
-    b.data("w", "f16", (16,), [("mem.w3", 0, 1), ("mem.w2", 0, 1)], np.ones(16))
-    b.data("x", "i8", (16,), [("mem.w1", 0, 1)], np.ones(16))
+    b.data("w", "f16", (16,), [("mem.w7", 0, 1), ("mem.w6", 0, 1)], np.ones(16))
+    b.data("x", "i8", (16,), [("mem.w5", 0, 1)], np.ones(16))
     # a read at t from stage p is on the stream at t + 1 and reaches stage 0 at t + 1 + p
-    b.at("mem.w3", 1, "read", addr=0, z="w0")  # plane 0, stage 2: at the plane at cycle 4
-    b.at("mem.w2", 0, "read", addr=0, z="w1")  # plane 1, stage 3: at the plane at cycle 4
+    b.at("mem.w7", 1, "read", addr=0, z="w0")  # plane 0, stage 2: at the plane at cycle 4
+    b.at("mem.w6", 0, "read", addr=0, z="w1")  # plane 1, stage 3: at the plane at cycle 4
     b.at("mxm0.w", 4, "lw", dt="f16", a="w0", n=1, row=0)
     b.at("mxm0.w", 5, "iw")
-    b.at("mem.w1", 2, "read", addr=0, z="w2")  # x, stage 4: at the plane at cycle 7
+    b.at("mem.w5", 2, "read", addr=0, z="w2")  # x, stage 4: at the plane at cycle 7
     b.at("mxm0.a", 7, "mv", dt="i8", a="w2", acc=0, add=0)
     e = hazard(b)
     assert (e.kind, e.cycle) == ("type-mismatch", 7)

@@ -223,9 +223,9 @@ def test_permute_and_distribute_follow_their_maps():
 
 
 def test_gather_reads_the_row_lane_0_of_the_index_names_and_repeats_step_addresses():
-    # mini, hand-timed: mem.w0 (stage 5) holds rows 0..7 of a table at addresses 0..7 and an
+    # mini, hand-timed: mem.w0 (stage 9) holds rows 0..7 of a table at addresses 0..7 and an
     # i32 index vector in mem.w3..w0 at 100; plane j of the index (slice mem.w(3-j), stage
-    # 2+j) is read at cycle j, is on the stream at j+1, and passes stage 5 at cycle 4.
+    # 6+j) is read at cycle j, is on the stream at j+1, and passes stage 9 at cycle 4.
     from lpu.kernels.builder import Builder
 
     b = Builder("mini")
@@ -238,9 +238,9 @@ def test_gather_reads_the_row_lane_0_of_the_index_names_and_repeats_step_address
         b.at(f"mem.w{3 - j}", j, "read", addr=100, z=f"e{j}")
     # gather at cycle 4 in mem.w0: address = 0 + 1 * idx[lane 0] = 5 -> row 5 on e4 at 5
     b.at("mem.w0", 4, "gather", base=0, z="e4", i="e0", stride=1)
-    b.at("mem.e0", 7, "write", addr=200, a="e4")  # stage 5 -> 7: two hops
-    # a repeated read with step 2 copies rows 0, 2, 4, 6 to mem.e1 (stage 8) via e5: read at
-    # 10..13, on the stream at 11..14 at stage 5, at stage 8 at 14..17
+    b.at("mem.e0", 7, "write", addr=200, a="e4")  # stage 9 -> 11: two hops
+    # a repeated read with step 2 copies rows 0, 2, 4, 6 to mem.e1 (stage 12) via e5: read
+    # at 10..13, on the stream at 11..14 at stage 9, at stage 12 at 14..17
     b.at("mem.w0", 10, "read", addr=0, z="e5", step=2, repeat=(3, 1))
     b.at("mem.e1", 14, "write", addr=300, a="e5", step=1, repeat=(3, 1))
     m = Machine(b.build())
