@@ -143,14 +143,33 @@ def _gather_bits(planes, g, bits):
 
 
 @njit
-def _store_rows_transposed(rows, n, W, row0):
-    """W[c, row0 + r] = rows[r, c] for r < n, in 16x16 tiles so reads and writes stay in cache."""
-    L = rows.shape[1]
-    for c0 in range(0, L, 16):
-        c1 = min(c0 + 16, L)
-        for r in range(n):
-            for c in range(c0, c1):
-                W[c, row0 + r] = rows[r, c]
+def _matvec_in_order(W, x, y):
+    """y[r] = sum over c of W[r, c] * x[c], each row summed in fp32 in lane order c = 0..L-1.
+    Eight rows run side by side so their additions overlap; each row's order is unchanged."""
+    R, C = W.shape
+    r0 = 0
+    while r0 + 8 <= R:
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = np.float32(0.0)
+        w0, w1, w2, w3 = W[r0], W[r0 + 1], W[r0 + 2], W[r0 + 3]
+        w4, w5, w6, w7 = W[r0 + 4], W[r0 + 5], W[r0 + 6], W[r0 + 7]
+        for c in range(C):
+            xc = x[c]
+            a0 += w0[c] * xc
+            a1 += w1[c] * xc
+            a2 += w2[c] * xc
+            a3 += w3[c] * xc
+            a4 += w4[c] * xc
+            a5 += w5[c] * xc
+            a6 += w6[c] * xc
+            a7 += w7[c] * xc
+        y[r0], y[r0 + 1], y[r0 + 2], y[r0 + 3] = a0, a1, a2, a3
+        y[r0 + 4], y[r0 + 5], y[r0 + 6], y[r0 + 7] = a4, a5, a6, a7
+        r0 += 8
+    for r in range(r0, R):
+        acc = np.float32(0.0)
+        for c in range(C):
+            acc += W[r, c] * x[c]
+        y[r] = acc
 
 
 @njit
@@ -454,9 +473,7 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
     ia = np.zeros(L, np.int64)
     ib = np.zeros(L, np.int64)
     y = np.zeros(L, np.float32)
-    lw_rows = np.zeros((32, L), np.float32)
-    lw_rows_u = lw_rows.view(np.uint32)
-    lw_tmp = np.zeros(L, np.uint32)
+    f16f = f16tab.view(np.float32)  # fp32 value of every fp16 bit pattern
     # MEM: pending writes (land cycle order = issue order, all writes share one latency)
     P = 1 << 12
     pend_cycle = np.zeros(P, np.int64)
@@ -608,19 +625,19 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
                     return H_EMPTY, i, t, f0, st, i
                 k0 = sref[d, f0 & 31, slot_w, p0]
                 lo = mem2[k0] if k0 >= 0 else val[d, f0 & 31, slot_w, p0]
+                dst = wbuf[p, stg, F[r, C_ROW] + rr]
                 if dt == DT_I8:
                     for c in range(L):
                         v = np.int64(lo[c])
-                        lw_rows[rr, c] = np.float32(v - 256 if v >= 128 else v)
+                        dst[c] = np.float32(v - 256 if v >= 128 else v)
                 else:
                     p1 = _sfind(tag, f0 + 1, st, t, hop)
                     if p1 < 0:
                         return H_EMPTY, i, t, f0 + 1, st, i
                     k1 = sref[d, (f0 + 1) & 31, slot_w, p1]
                     hi = mem2[k1] if k1 >= 0 else val[d, (f0 + 1) & 31, slot_w, p1]
-                    _f16_planes_to_f32(lo, hi, lw_tmp, lw_rows_u[rr])
-            # the buffer is stored transposed [c, r] so mv vectorises over rows
-            _store_rows_transposed(lw_rows, nrows, wbuf[p, stg], F[r, C_ROW])
+                    for c in range(L):
+                        dst[c] = f16f[np.int64(lo[c]) | (np.int64(hi[c]) << 8)]
         elif cls == K_IW:
             p = q_index[q]
             active[p] = 1 - active[p]
@@ -645,13 +662,7 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
                 for c in range(L):
                     fa[c] = np.float32(ia[c])
             # fp32 sums over lanes c = 0..L-1 in order (exact for int8 x int8: |sum| < 2^24)
-            W = wbuf[p, active[p]]
-            for rr in range(L):
-                y[rr] = np.float32(0.0)
-            for c in range(L):
-                xc = fa[c]
-                for rr in range(L):
-                    y[rr] += W[c, rr] * xc
+            _matvec_in_order(wbuf[p, active[p]], fa, y)
             slot = F[r, C_SLOT]
             if dt == DT_I8 and wdt[p, active[p]] != DT_I8:
                 return H_ACC_TYPE, i, t, p, -1, i  # int8 activations need int8 weights

@@ -247,3 +247,19 @@ def test_gather_reads_the_row_lane_0_of_the_index_names_and_repeats_step_address
     m.run()
     np.testing.assert_array_equal(m.dump("row"), table[5])
     np.testing.assert_array_equal(m.dump("copy"), table[[0, 2, 4, 6]])
+
+
+def test_the_mxm_sums_each_row_in_fp32_in_lane_order_bit_for_bit():
+    # the documented order: y[r] = (((0 + W[r,0] x[0]) + W[r,1] x[1]) + ...) in fp32; fp16
+    # products are exact in fp32, so only the order of the additions can change the bits
+    from lpu.kernels.gemv import build_gemv
+
+    W = (RNG.standard_normal((320, 320)) * 3).astype(np.float16).astype(np.float32)
+    x = (RNG.standard_normal(320) * 3).astype(np.float16).astype(np.float32)
+    g = build_gemv(320, 320, "f16", weights=W, x=x)
+    m = Machine(g.program)
+    m.run()
+    acc = np.zeros(320, np.float32)
+    for c in range(320):  # numpy float32 arithmetic rounds after every operation
+        acc = acc + W[:, c] * x[c]
+    np.testing.assert_array_equal(m.dump("y"), acc)
