@@ -117,6 +117,7 @@ class Compiler:
         self.kv_of = np.arange(cfg.n_heads) // (cfg.n_heads // cfg.n_kv_heads)
         self.mats: dict[str, Matrix] = {}
         self._words: dict[str, np.ndarray] = {}
+        self._plans: dict = {}  # weight placement of each GEMV (the same for every step)
         self._prepare()
 
     # ---- host-side preparation of every GEMV -------------------------------------------------
@@ -382,8 +383,6 @@ class Compiler:
                 consts: dict) -> list[Vec]:
         m = self.mats[name]
         ys, plan = gemv(s, walloc, m.block_rows, m.K, self.wdt, xs)
-        if not hasattr(self, "_plans"):
-            self._plans = {}
         self._plans[name] = plan
         if m.scale is not None:
             ys = [s.op("mul", [y, sc], "f32") for y, sc in zip(ys, consts[name + ".scale"],
