@@ -106,7 +106,7 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
     # Output blocks split between hemispheres; within one, planes take turns.
     # Output blocks go to the hemisphere with the least weight traffic so far (over all
     # GEMVs of the program), which balances both SRAM use and streaming time.
-    st8 = s.__dict__.setdefault("_mxm_state", {"ready": {}, "slot": {}, "slot_free": {}})
+    st8 = s.mxm_state  # plane state carried between GEMVs (see Scheduler)
     load = st8.setdefault("load", {h.name: 0 for h in hems})
     owner: dict[str, list[int]] = {h.name: [] for h in hems}
     for m in range(mb):

@@ -176,6 +176,11 @@ class Scheduler:
         self.vxm_queues = [q.name for q in self.chip.queues if q.unit == "vxm"]
         self.sxm_queues = [q.name for q in self.chip.queues if q.unit == "sxm"]
         self.ops = 0
+        # MXM plane state that carries from one GEMV to the next: when each plane may load
+        # again (ready), the next accumulator slot (slot), when each slot was read out
+        # (slot_free), each plane's last product (last_mv), each hemisphere's weight-feed
+        # cursor (feed) and weight traffic so far (load)
+        self.mxm_state: dict = {"ready": {}, "slot": {}, "slot_free": {}}
         self._masks: dict[int, Vec] = {}
         self._stages = {q.name: q.stage for q in self.chip.queues}
         self._slice = {q.name: q.index for q in self.chip.queues}
