@@ -13,6 +13,18 @@ from lpu.kernels.vector_ops import build_rmsnorm, build_softmax
 from lpu.machine import Machine
 
 
+def _square_gemv(n: int, seed: int) -> dict:
+    """Run an n x n fp16 GEMV on random data; the float64 product of the fp16 values beside."""
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((n, n)).astype(np.float32)
+    x = rng.standard_normal(n).astype(np.float32)
+    g = build_gemv(n, n, "f16", weights=W, x=x)
+    m = Machine(g.program)
+    r = m.run()
+    ref = W.astype(np.float16).astype(np.float64) @ x.astype(np.float16).astype(np.float64)
+    return {"cycles": r.cycles, "predicted": g.predicted_cycles, "y": m.dump("y"), "ref": ref}
+
+
 def gemv_320() -> dict:
     """y = W @ x, W 320x320 fp16: 103 cycles.
 
@@ -23,14 +35,7 @@ def gemv_320() -> dict:
     acc takes 2 cycles, the fp32 result travels 14 hops east to mem.e0..e3 (82), lands at 83;
     the last superlane finishes 19 cycles later: 83 + 1 + 19 = 103.
     """
-    rng = np.random.default_rng(0)
-    W = rng.standard_normal((320, 320)).astype(np.float32)
-    x = rng.standard_normal(320).astype(np.float32)
-    g = build_gemv(320, 320, "f16", weights=W, x=x)
-    m = Machine(g.program)
-    r = m.run()
-    ref = W.astype(np.float16).astype(np.float64) @ x.astype(np.float16).astype(np.float64)
-    return {"cycles": r.cycles, "predicted": g.predicted_cycles, "y": m.dump("y"), "ref": ref}
+    return _square_gemv(320, seed=0)
 
 
 def gemv_4096() -> dict:
@@ -43,14 +48,7 @@ def gemv_4096() -> dict:
     read-out and the trip to MEM add the ~50 cycles of the 320x320 case. The weight-feed bound
     is 4096 * 4096 * 2 B / (64 streams * 320 B) = 1638 cycles: 1962 / 1638 = 1.20.
     """
-    rng = np.random.default_rng(1)
-    W = rng.standard_normal((4096, 4096)).astype(np.float32)
-    x = rng.standard_normal(4096).astype(np.float32)
-    g = build_gemv(4096, 4096, "f16", weights=W, x=x)
-    m = Machine(g.program)
-    r = m.run()
-    ref = W.astype(np.float16).astype(np.float64) @ x.astype(np.float16).astype(np.float64)
-    return {"cycles": r.cycles, "predicted": g.predicted_cycles, "y": m.dump("y"), "ref": ref}
+    return _square_gemv(4096, seed=1)
 
 
 def rmsnorm_4096() -> dict:
