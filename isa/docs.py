@@ -83,7 +83,14 @@ def markdown() -> str:
            "little-endian byte planes).", "",
          ("Latency: cycles from issue until the result is on its stream(s); `+ skew` means the "
          "chip's superlane skew (superlanes - 1 cycles) is added because the operation needs "
-         "every superlane's data."), ""]
+         "every superlane's data."), "",
+         ("Numerics: f16 and bf16 values are computed in fp32 and rounded to their type once "
+          "(round to nearest even; for add, sub, mul, recip and sqrt fp32 is wide enough that this "
+          "equals rounding the exact result; exp, tanh, rsqrt, sigmoid and int -> f16/bf16 "
+          "conversions round to odd in fp32 first, so they too are rounded once). Every NaN an "
+          "arithmetic result holds (VXM, SXM reductions, MXM sums) is the type's one quiet NaN "
+          "(f32 0x7fc00000, f16 0x7e00, bf16 0x7fc0), so results do not depend on which operand "
+          "the host CPU propagates."), ""]
     for unit, group in rows():
         L += [f"## {UNIT_TITLES[unit]}", "",
               "| syntax | operands (kind, bits) | opcode | latency | queues | semantics |",

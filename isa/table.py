@@ -188,7 +188,8 @@ for i, (m, sem, lat) in enumerate(_UNARY):
     _add(m, "vxm", 0x60 + i, [_DT, _A, _Z], lat, sem + ".", attrs={"alu": i, "form": "un"})
 _add("cvt", "vxm", 0x70, [Operand("from", "dtype", 3, "source type"),
                           Operand("to", "dtype", 3, "destination type"), _A, _Z], _ALU,
-     "z = convert(a): floats round to nearest even; float->int rounds to nearest even and "
+     "z = convert(a): to a float, round to nearest even, once (also from i32); float->int "
+     "rounds to nearest even and "
      "saturates (NaN -> 0); int->int saturates.", attrs={"form": "cvt"})
 
 # ---- MXM: per plane a weight queue (w), an activation queue (a) and a result queue (r) -------

@@ -45,6 +45,14 @@ def _dt_bytes(dt: int) -> int:
 
 
 @njit
+def _copy(dst, src):
+    """dst[:] = src for two 1-D arrays of one length (an explicit loop: numba's slice
+    assignment brings broadcasting code that costs seconds of JIT compile)."""
+    for l in range(dst.shape[0]):
+        dst[l] = src[l]
+
+
+@njit
 def _wave(d: int, stage: int, cycle: int, hop: int) -> int:
     return cycle - stage * hop if d == 0 else cycle + stage * hop
 
@@ -60,7 +68,7 @@ def _swrite(tag, val, src, mem2, field, stage, cycle, hop, vec) -> int:
         return H_COLLISION
     tag[d, s, slot, stage] = w
     src[d, s, slot, stage] = -1
-    val[d, s, slot, stage, :] = vec
+    _copy(val[d, s, slot, stage], vec)
     return 0
 
 
@@ -79,16 +87,26 @@ def _swrite_ref(tag, src, field, stage, cycle, hop, word) -> int:
 
 
 @njit
-def _materialize(src, val, mem2, word):
+def _materialize(src, val, mem2, word, head, log, since):
     """SRAM word `word` is about to be overwritten: copy it into every stream entry that still
-    refers to it, so values already on a stream keep what was read."""
-    for d in range(src.shape[0]):
-        for s in range(src.shape[1]):
-            for slot in range(src.shape[2]):
-                for p in range(src.shape[3]):
-                    if src[d, s, slot, p] == word:
-                        val[d, s, slot, p, :] = mem2[word]
-                        src[d, s, slot, p] = -1
+    refers to it, so values already on a stream keep what was read. The entries are found
+    through the read log (newest first), back to cycle `since`."""
+    NS, RW, NP = src.shape[1], src.shape[2], src.shape[3]
+    j = head[word]
+    last = log[3, j] if j >= 0 else 0
+    for _ in range(log.shape[1]):  # bounded: a recycled log slot can never loop forever
+        if j < 0 or log[0, j] != word or log[3, j] < since or log[3, j] > last:
+            return
+        e = log[1, j]
+        p = e % NP
+        slot = (e // NP) % RW
+        s = (e // (NP * RW)) % NS
+        d = e // (NP * RW * NS)
+        if src[d, s, slot, p] == word:
+            _copy(val[d, s, slot, p], mem2[word])
+            src[d, s, slot, p] = -1
+        last = log[3, j]
+        j = log[2, j]
 
 
 @njit
@@ -120,13 +138,13 @@ def _sread(tag, val, src, mem2, field, stage, cycle, hop, out) -> int:
         for p in range(stage, -1, -1):
             if tag[0, s, slot, p] == w:
                 k = src[0, s, slot, p]
-                out[:] = mem2[k] if k >= 0 else val[0, s, slot, p, :]
+                _copy(out, mem2[k] if k >= 0 else val[0, s, slot, p])
                 return 0
     else:
         for p in range(stage, tag.shape[3]):
             if tag[1, s, slot, p] == w:
                 k = src[1, s, slot, p]
-                out[:] = mem2[k] if k >= 0 else val[1, s, slot, p, :]
+                _copy(out, mem2[k] if k >= 0 else val[1, s, slot, p])
                 return 0
     return H_EMPTY
 
@@ -173,24 +191,49 @@ def _matvec_in_order(W, x, y):
 
 
 @njit
-def _f16_planes_to_f32(lo, hi, tmp_u, out_u):
-    """fp16 byte planes -> fp32 bits, exactly, in three loops the compiler vectorises: shift
-    the magnitude into fp32 position and scale by 2^112 (renormalising subnormals exactly), then
+def _f16_planes_to_f32(lo, hi, out):
+    """fp16 byte planes (low, high) -> float32 values in out, exactly (NaN payloads kept), in
+    three loops the compiler vectorises (a table lookup per lane measured 1.5x slower): shift the
+    magnitude into fp32 position and scale by 2^112 (renormalising subnormals exactly), then
     patch inf/NaN and the sign."""
-    tmp_f = tmp_u.view(np.float32)
+    out_u = out.view(np.uint32)
     n = lo.shape[0]
     for c in range(n):
         u = np.uint32(lo[c]) | (np.uint32(hi[c]) << np.uint32(8))
-        tmp_u[c] = (u & np.uint32(0x7FFF)) << np.uint32(13)
+        out_u[c] = (u & np.uint32(0x7FFF)) << np.uint32(13)
     magic = np.float32(5.192296858534828e33)  # 2**112
     for c in range(n):
-        tmp_f[c] = tmp_f[c] * magic
+        out[c] = out[c] * magic
     for c in range(n):
         u = np.uint32(lo[c]) | (np.uint32(hi[c]) << np.uint32(8))
-        b = tmp_u[c]
+        b = out_u[c]
         if (u & np.uint32(0x7FFF)) >= np.uint32(0x7C00):
             b = np.uint32(0x7F800000) | ((u & np.uint32(0x3FF)) << np.uint32(13))
         out_u[c] = b | ((u & np.uint32(0x8000)) << np.uint32(16))
+
+
+@njit
+def _matvec_i8(raw, xi, y, x32):
+    """int8 weights (the staged rows' bytes) x int8 activations, summed exactly in
+    int32 (|sum| <= 320 * 128 * 128 < 2^31, so any order gives the same bits); y gets the
+    sums as fp32, exact because |sum| < 2^24."""
+    L = raw.shape[1]
+    for c in range(L):
+        x32[c] = np.int32(xi[c])
+    for r in range(raw.shape[0]):
+        w = raw[r].view(np.int8)
+        acc = np.int32(0)
+        for c in range(L):
+            acc += np.int32(w[c]) * x32[c]
+        y[r] = np.float32(acc)
+
+
+@njit
+def _has_row_of(rowdt, dt) -> bool:
+    for r in range(rowdt.shape[0]):
+        if rowdt[r] == dt:
+            return True
+    return False
 
 
 @njit
@@ -212,12 +255,30 @@ def _bits_to_values(bits, dt, u32, iv, f16tab):
 
 
 @njit
+def _store_once(zd, dt, fz, fzu, l):
+    """fz[l] = the binary64 value zd as fp32, such that encoding fz[l] as dt (round to nearest
+    even) rounds zd only once: exactly for f32; for f16 and bf16 zd is rounded to odd in fp32
+    first (24 bits >= their 11 or 8 + 2, so the second rounding gives the correctly rounded
+    result). Without it, exp of an f16 could differ from the correctly rounded value."""
+    f = np.float32(zd)
+    fz[l] = f
+    if dt != DT_F32 and not math.isnan(zd) and np.float64(f) != zd:
+        if abs(np.float64(f)) > abs(zd):
+            fzu[l] -= np.uint32(1)  # truncate: one step toward zero (sign-magnitude bits)
+        fzu[l] |= np.uint32(1)
+
+
+@njit
 def _encode_floats(fz, dt, out_bits):
-    """float32 values -> element bits of a float dtype (round to nearest even)."""
+    """float32 values -> element bits of a float dtype (round to nearest even). Every NaN
+    becomes the type's one quiet NaN (payloads and signs would otherwise depend on which operand
+    the host CPU propagates, so results could differ between builds)."""
     u = fz.view(np.uint32)
     for l in range(fz.shape[0]):
         b = np.int64(u[l])
-        if dt == DT_F32:
+        if (b & 0x7FFFFFFF) > 0x7F800000:
+            out_bits[l] = 0x7FC00000 if dt == DT_F32 else (0x7E00 if dt == DT_F16 else 0x7FC0)
+        elif dt == DT_F32:
             out_bits[l] = b
         elif dt == DT_F16:
             out_bits[l] = half_from_f32_bits(b)
@@ -359,8 +420,15 @@ def _vxm_binary(op, dt, fa, ia, ba, fb, ib, bb, fz, out_bits) -> int:
 
 
 @njit
-def _vxm_unary(op, dt, fa, ia, fz, out_bits):
+def _vxm_unary(op, dt, fa, ia, ba, fz, out_bits):
     L = out_bits.shape[0]
+    fzu = fz.view(np.uint32)
+    if _is_float(dt) and op <= 2:  # mov, neg, abs act on the bits (IEEE: NaN payloads kept)
+        sign = np.int64(1) << (8 * _dt_bytes(dt) - 1)
+        for l in range(L):
+            b = ba[l]
+            out_bits[l] = b if op == 0 else (b ^ sign if op == 1 else b & ~sign)
+        return
     if _is_float(dt):
         for l in range(L):
             x = fa[l]
@@ -380,15 +448,15 @@ def _vxm_unary(op, dt, fa, ia, fz, out_bits):
                 xd = np.float64(x)
                 if math.isnan(xd):
                     zd = xd
-                elif op == 6:
-                    zd = math.exp(xd) if xd < 1000.0 else math.inf
+                elif op == 6:  # past 709 exp overflows binary64 (Python raises; JIT gives inf)
+                    zd = math.exp(xd) if xd <= 709.0 else math.inf
                 elif op == 7:
                     zd = math.tanh(xd)
                 elif op == 8:
                     zd = (1.0 / math.sqrt(xd)) if xd > 0 else (math.inf if xd == 0 else math.nan)
                 else:
-                    zd = 1.0 / (1.0 + math.exp(-xd)) if xd > -1000.0 else 0.0
-                fz[l] = np.float32(zd)
+                    zd = 1.0 / (1.0 + math.exp(-xd)) if xd >= -709.0 else 0.0
+                _store_once(zd, dt, fz, fzu, l)
         _encode_floats(fz, dt, out_bits)
         return
     mask = (1 << (8 * _dt_bytes(dt))) - 1
@@ -421,8 +489,12 @@ def _convert(src, dst, fa, ia, fz, out_bits):
     sf = _is_float(src)
     mask = (1 << (8 * _dt_bytes(dst))) - 1
     if _is_float(dst):
+        fzu = fz.view(np.uint32)
         for l in range(L):
-            fz[l] = fa[l] if sf else np.float32(ia[l])
+            if sf:
+                fz[l] = fa[l]  # float -> float: fa is exact, one rounding in the encoding
+            else:  # int32 is exact in binary64
+                _store_once(np.float64(ia[l]), dst, fz, fzu, l)
         _encode_floats(fz, dst, out_bits)
         return
     for l in range(L):
@@ -441,60 +513,97 @@ def _convert(src, dst, fa, ia, fz, out_bits):
         out_bits[l] = _int_sat(v, dst) & mask
 
 
+def workspace(n_streams: int, ring_w: int, n_stages: int, lanes: int, n_slices: int,
+              n_sram_words: int, planes_n: int, acc_slots: int) -> tuple:
+    """The kernel's working arrays (made in Python: allocating inside the kernel costs seconds
+    of JIT compile, one specialisation per shape and type). A Machine keeps one for all its runs:
+    each run's cycles are offset past the last one's (an epoch), so stream and SRAM bookkeeping
+    left from earlier runs can never match; reset_workspace() clears the architectural state."""
+    L = lanes
+    P = 1 << 12  # pending SRAM writes in flight (a ring; all writes share one latency)
+    ws = (
+        np.full((2, n_streams, ring_w, n_stages), NEVER, np.int64),  # tag: wave in each slot
+        np.empty((2, n_streams, ring_w, n_stages, L), np.uint8),  # val: bytes (stale: unread)
+        np.full((2, n_streams, ring_w, n_stages), -1, np.int64),  # sref: SRAM word or -1
+        np.full(n_sram_words, -1, np.int64),  # read_head: each word's newest read-log entry
+        np.full((4, 1 << 16), -1, np.int64),  # read log: word, stream entry, next, cycle
+        np.zeros((3, 16, L), np.uint8),  # planes, planes_b, out_planes
+        np.zeros((3, L), np.int64),  # bits_a, bits_b, out_bits
+        np.zeros((3, L), np.uint32),  # ua, ub (fp32 bits of operands a and b), int32 scratch
+        np.zeros((2, L), np.int64),  # ia, ib
+        np.zeros((2, L), np.float32),  # fz, y
+        np.zeros((3, P), np.int64),  # pending writes: cycle, slice, address
+        np.zeros((P, L), np.uint8),  # pending writes: data
+        np.zeros((planes_n, 2, L, L), np.uint8),  # wraw: two buffers per plane, int8 rows
+        np.zeros((planes_n, 2, L, L), np.float32),  # wflt: the same as fp32 (fp16 rows here)
+        np.zeros((3, planes_n), np.int64),  # active, installed_at, iw_cycle
+        np.zeros((2, planes_n, 2), np.int64),  # per buffer: wdt, int8 rows widened in wflt
+        np.zeros((planes_n, 2, L), np.int64),  # rowdt: dtype each staged row was loaded as
+        np.zeros((planes_n, acc_slots, L), np.float32),  # acc_f
+        np.zeros((planes_n, acc_slots, L), np.int64),  # acc_i
+        np.stack([np.full((planes_n, acc_slots), -1, np.int64),  # acc_kind: never written
+                  np.full((planes_n, acc_slots), NEVER, np.int64)]),  # acc_ready
+        np.full((2, n_slices, 2), NEVER, np.int64),  # bank_write, bank_read
+    )
+    reset_workspace(ws)
+    return ws
+
+
+def reset_workspace(ws: tuple) -> None:
+    """A fresh chip's MXM and scratch state, as every run starts (stream and SRAM bookkeeping
+    need no reset: the epoch keeps old entries from matching)."""
+    (_, _, _, _, _, pl3, bits3, u2, i2, f2, _, _, wraw, _, pst, bst, rowdt, acc_f, acc_i, acc2,
+     _) = ws
+    for a in (pl3, bits3, u2, i2, f2, wraw, acc_f, acc_i):
+        a[...] = 0
+    pst[0] = 0  # active buffer
+    pst[1] = -1  # installed_at: nothing installed
+    pst[2] = NEVER  # iw_cycle
+    bst[0] = -1  # wdt: nothing loaded
+    bst[1] = 0  # converted
+    rowdt[...] = -1  # never loaded (zero bytes: 0.0 as any type)
+    acc2[0] = -1  # acc_kind: never written
+    acc2[1] = NEVER  # acc_ready
+
+
 @njit
-def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_words, planes_n,
-         acc_slots, lanes_per_superlane, stop_cycle, ring_w, n_streams, n_stages, busy, f16tab):
+def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem2, n_slices, maps, hop, bank_words,
+         lanes_per_superlane, stop_cycle, busy, f16tab, ws):
     """Run instances in order. Returns (status, instance, event cycle, detail a, detail b, done).
 
+    mem2: uint8 [words * slices, L], SRAM word (slice, addr) at row addr * n_slices + slice.
     busy: int64 [queues] (out): instances issued per queue. f16tab: uint32 [65536], the fp32
-    bits of every fp16 value (converting by table is exact and several times faster).
+    bits of every fp16 value. ws: the arrays from workspace().
     """
-    L = mem.shape[2]
+    (tag, val, sref, read_head, read_log, pl3, bits3, u2, i2, f2, pend_i, pend_data, wraw, wflt, pst, bst,
+     rowdt, acc_f, acc_i, acc2, banks) = ws
+    L = mem2.shape[1]
     n = cycle.shape[0]
-    tag = np.full((2, n_streams, ring_w, n_stages), NEVER, np.int64)
-    # stale slots are never read: the tag says which wave a slot holds
-    val = np.empty((2, n_streams, ring_w, n_stages, L), np.uint8)
-    # >= 0: the entry is SRAM word sref (read by reference); -1: its bytes are in val
-    sref = np.full((2, n_streams, ring_w, n_stages), -1, np.int64)
-    n_words = mem.shape[1]
-    mem2 = mem.reshape(mem.shape[0] * n_words, L)
-    last_read = np.full(mem.shape[0] * n_words, NEVER, np.int64)
-    planes = np.zeros((16, L), np.uint8)
-    planes_b = np.zeros((16, L), np.uint8)
-    out_planes = np.zeros((16, L), np.uint8)
-    bits_a = np.zeros(L, np.int64)
-    bits_b = np.zeros(L, np.int64)
-    out_bits = np.zeros(L, np.int64)
-    ua = np.zeros(L, np.uint32)  # fp32 bits of operand a; fa views the same memory
-    ub = np.zeros(L, np.uint32)
+    ring_w = tag.shape[2]
+    n_words = mem2.shape[0] // n_slices
+    planes, planes_b, out_planes = pl3[0], pl3[1], pl3[2]
+    bits_a, bits_b, out_bits = bits3[0], bits3[1], bits3[2]
+    ua, ub = u2[0], u2[1]  # fp32 bits of operand a; fa views the same memory
     fa = ua.view(np.float32)
     fb = ub.view(np.float32)
-    fz = np.zeros(L, np.float32)
-    ia = np.zeros(L, np.int64)
-    ib = np.zeros(L, np.int64)
-    y = np.zeros(L, np.float32)
-    f16f = f16tab.view(np.float32)  # fp32 value of every fp16 bit pattern
-    # MEM: pending writes (land cycle order = issue order, all writes share one latency)
-    P = 1 << 12
-    pend_cycle = np.zeros(P, np.int64)
-    pend_slice = np.zeros(P, np.int64)
-    pend_addr = np.zeros(P, np.int64)
-    pend_data = np.zeros((P, L), np.uint8)
+    x32 = u2[2].view(np.int32)
+    ia, ib = i2[0], i2[1]
+    fz, y = f2[0], f2[1]
+    P = pend_data.shape[0]
+    pend_cycle, pend_slice, pend_addr = pend_i[0], pend_i[1], pend_i[2]
     head = 0
     tail = 0
-    n_slices = mem.shape[0]
-    bank_write = np.full((n_slices, 2), NEVER, np.int64)
-    bank_read = np.full((n_slices, 2), NEVER, np.int64)
-    # MXM: two weight buffers per plane stored transposed [c, r]; which one is active
-    wbuf = np.zeros((planes_n, 2, L, L), np.float32)
-    active = np.zeros(planes_n, np.int64)
-    wdt = np.full((planes_n, 2), -1, np.int64)  # dtype last loaded into each weight buffer
-    installed_at = np.full(planes_n, -1, np.int64)  # cycle the active buffer is usable, -1 none
-    iw_cycle = np.full(planes_n, NEVER, np.int64)
-    acc_f = np.zeros((planes_n, acc_slots, L), np.float32)
-    acc_i = np.zeros((planes_n, acc_slots, L), np.int64)
-    acc_kind = np.full((planes_n, acc_slots), -1, np.int64)  # -1 never written, 0 float, 1 int
-    acc_ready = np.full((planes_n, acc_slots), NEVER, np.int64)
+    n_log = 0  # next read-log entry (a ring: the window it must cover is ~100 cycles)
+    bank_write, bank_read = banks[0], banks[1]  # last cycle each bank was written / read
+    # MXM: two weight buffers per plane [r, c]; which one is active
+    active = pst[0]
+    installed_at = pst[1]  # cycle the active buffer is usable, -1 none
+    iw_cycle = pst[2]
+    wdt, converted = bst[0], bst[1]  # per [plane, buffer]
+    acc_kind = acc2[0]  # -1 never written, 0 float, 1 int
+    acc_ready = acc2[1]
+    four = np.int64(4)  # not a literal: one compiled specialisation of the helpers, not two
+    sixteen = np.int64(16)
 
     for i in range(n):
         t = cycle[i]
@@ -502,10 +611,12 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
             return 0, i, t, 0, 0, i
         # SRAM writes whose landing cycle has come
         while head != tail and pend_cycle[head] <= t:
-            word = pend_slice[head] * n_words + pend_addr[head]
-            if last_read[word] > pend_cycle[head] - 2 * ring_w:  # may still be on a stream
-                _materialize(sref, val, mem2, word)
-            mem2[word, :] = pend_data[head]
+            word = pend_addr[head] * n_slices + pend_slice[head]
+            since = pend_cycle[head] - 2 * ring_w
+            j = read_head[word]
+            if j >= 0 and read_log[0, j] == word and read_log[3, j] > since:  # on a stream?
+                _materialize(sref, val, mem2, word, read_head, read_log, since)
+            _copy(mem2[word], pend_data[head])
             head = (head + 1) & (P - 1)
         r = row_of[i]
         q = queue[i]
@@ -519,22 +630,32 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
             if cls == K_READ:
                 addr = F[r, C_ADDR] + k * F[r, C_STEP]
             else:
-                h = _read_group(tag, val, sref, mem2, F[r, C_B], 4, st, t, hop, planes_b)
+                h = _read_group(tag, val, sref, mem2, F[r, C_B], four, st, t, hop, planes_b)
                 if h:
                     return h, i, t, F[r, C_B], st, i
-                _gather_bits(planes_b, 4, bits_b)
+                _gather_bits(planes_b, four, bits_b)
                 idx = bits_b[0] - (1 << 32) if bits_b[0] >= (1 << 31) else bits_b[0]
                 addr = F[r, C_ADDR] + F[r, C_STRIDE] * idx
-                if addr < 0 or addr >= mem.shape[1]:
+                if addr < 0 or addr >= n_words:
                     return H_ADDR, i, t, addr, sl, i
             bank = addr // bank_words
             if bank_write[sl, bank] == t:
                 return H_BANK, i, t, sl, bank, i
             bank_read[sl, bank] = t
-            last_read[sl * n_words + addr] = t
-            h = _swrite_ref(tag, sref, F[r, C_Z], st, t + lat, hop, sl * n_words + addr)
+            word = addr * n_slices + sl
+            h = _swrite_ref(tag, sref, F[r, C_Z], st, t + lat, hop, word)
             if h:
                 return h, i, t + lat, F[r, C_Z], st, i
+            # log the read, so an overwrite of the word finds the stream entry at once
+            zd = F[r, C_Z] >> 5
+            zslot = _wave(zd, st, t + lat, hop) & (ring_w - 1)
+            read_log[0, n_log] = word
+            read_log[1, n_log] = ((zd * tag.shape[1] + (F[r, C_Z] & 31)) * ring_w + zslot) \
+                * tag.shape[3] + st
+            read_log[2, n_log] = read_head[word]
+            read_log[3, n_log] = t
+            read_head[word] = n_log
+            n_log = (n_log + 1) & (read_log.shape[1] - 1)
         elif cls == K_WRITE or cls == K_SCATTER:
             sl = q_index[q]
             h = _sread(tag, val, sref, mem2, F[r, C_A], st, t, hop, planes[0])
@@ -543,13 +664,13 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
             if cls == K_WRITE:
                 addr = F[r, C_ADDR] + k * F[r, C_STEP]
             else:
-                h = _read_group(tag, val, sref, mem2, F[r, C_B], 4, st, t, hop, planes_b)
+                h = _read_group(tag, val, sref, mem2, F[r, C_B], four, st, t, hop, planes_b)
                 if h:
                     return h, i, t, F[r, C_B], st, i
-                _gather_bits(planes_b, 4, bits_b)
+                _gather_bits(planes_b, four, bits_b)
                 idx = bits_b[0] - (1 << 32) if bits_b[0] >= (1 << 31) else bits_b[0]
                 addr = F[r, C_ADDR] + F[r, C_STRIDE] * idx
-                if addr < 0 or addr >= mem.shape[1]:
+                if addr < 0 or addr >= n_words:
                     return H_ADDR, i, t, addr, sl, i
             bank = addr // bank_words
             land = t + lat
@@ -562,7 +683,7 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
             pend_cycle[tail] = land
             pend_slice[tail] = sl
             pend_addr[tail] = addr
-            pend_data[tail, :] = planes[0]
+            _copy(pend_data[tail], planes[0])
             tail = nxt
         elif cls == K_VBIN or cls == K_VIMM or cls == K_VUN or cls == K_CVT:
             dt = F[r, C_DT]
@@ -596,7 +717,7 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
                     _encode_floats(fb, dt, bits_b)
                 odt = _vxm_binary(F[r, C_SUB], dt, fa, ia, bits_a, fb, ib, bits_b, fz, out_bits)
             elif cls == K_VUN:
-                _vxm_unary(F[r, C_SUB], dt, fa, ia, fz, out_bits)
+                _vxm_unary(F[r, C_SUB], dt, fa, ia, bits_a, fz, out_bits)
             else:
                 odt = F[r, C_DT2]
                 _convert(dt, odt, fa, ia, fz, out_bits)
@@ -625,19 +746,18 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
                     return H_EMPTY, i, t, f0, st, i
                 k0 = sref[d, f0 & 31, slot_w, p0]
                 lo = mem2[k0] if k0 >= 0 else val[d, f0 & 31, slot_w, p0]
-                dst = wbuf[p, stg, F[r, C_ROW] + rr]
-                if dt == DT_I8:
-                    for c in range(L):
-                        v = np.int64(lo[c])
-                        dst[c] = np.float32(v - 256 if v >= 128 else v)
-                else:
+                row = F[r, C_ROW] + rr
+                rowdt[p, stg, row] = dt
+                if dt == DT_I8:  # kept as bytes: int8 products use them as they are
+                    _copy(wraw[p, stg, row], lo)
+                    converted[p, stg] = 0
+                else:  # fp16: converted to fp32 once, here
                     p1 = _sfind(tag, f0 + 1, st, t, hop)
                     if p1 < 0:
                         return H_EMPTY, i, t, f0 + 1, st, i
                     k1 = sref[d, (f0 + 1) & 31, slot_w, p1]
                     hi = mem2[k1] if k1 >= 0 else val[d, (f0 + 1) & 31, slot_w, p1]
-                    for c in range(L):
-                        dst[c] = f16f[np.int64(lo[c]) | (np.int64(hi[c]) << 8)]
+                    _f16_planes_to_f32(lo, hi, wflt[p, stg, row])
         elif cls == K_IW:
             p = q_index[q]
             active[p] = 1 - active[p]
@@ -658,14 +778,22 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
                 return h, i, t, F[r, C_A], st, i
             _gather_bits(planes, g, bits_a)
             _bits_to_values(bits_a, dt, ua, ia, f16tab)
-            if dt == DT_I8:
-                for c in range(L):
-                    fa[c] = np.float32(ia[c])
-            # fp32 sums over lanes c = 0..L-1 in order (exact for int8 x int8: |sum| < 2^24)
-            _matvec_in_order(wbuf[p, active[p]], fa, y)
+            b = active[p]
             slot = F[r, C_SLOT]
-            if dt == DT_I8 and wdt[p, active[p]] != DT_I8:
-                return H_ACC_TYPE, i, t, p, -1, i  # int8 activations need int8 weights
+            if dt == DT_I8:  # int8 x int8, exact in int32 (and so in any order)
+                if wdt[p, b] != DT_I8 or _has_row_of(rowdt[p, b], DT_F16):
+                    return H_ACC_TYPE, i, t, p, -1, i  # int8 activations need int8 weights
+                _matvec_i8(wraw[p, b], ia, y, x32)
+            else:
+                if converted[p, b] == 0:  # int8 rows (and never-loaded zeros) widened once
+                    for rr in range(L):
+                        if rowdt[p, b, rr] != DT_F16:
+                            w8 = wraw[p, b, rr].view(np.int8)
+                            wf = wflt[p, b, rr]
+                            for c in range(L):
+                                wf[c] = np.float32(w8[c])
+                    converted[p, b] = 1
+                _matvec_in_order(wflt[p, b], fa, y)
             kind = 1 if dt == DT_I8 else 0
             if F[r, C_ADD] == 1 and acc_kind[p, slot] != -1 and acc_kind[p, slot] != kind:
                 return H_ACC_TYPE, i, t, p, slot, i
@@ -691,21 +819,21 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
                     out_bits[l] = acc_i[p, slot, l] & 0xFFFFFFFF
             else:
                 accu = acc_f[p, slot].view(np.uint32)
-                for l in range(L):
-                    out_bits[l] = accu[l]
-            _scatter_bits(out_bits, 4, out_planes)
-            h = _write_group(tag, val, sref, mem2, F[r, C_Z], 4, st, t + lat, hop, out_planes)
+                for l in range(L):  # NaN: the one quiet NaN, as VXM results
+                    out_bits[l] = 0x7FC00000 if (accu[l] & 0x7FFFFFFF) > 0x7F800000 else accu[l]
+            _scatter_bits(out_bits, four, out_planes)
+            h = _write_group(tag, val, sref, mem2, F[r, C_Z], four, st, t + lat, hop, out_planes)
             if h:
                 return h, i, t + lat, F[r, C_Z], st, i
         elif cls == K_TRANSPOSE:
-            h = _read_group(tag, val, sref, mem2, F[r, C_A], 16, st, t, hop, planes)
+            h = _read_group(tag, val, sref, mem2, F[r, C_A], sixteen, st, t, hop, planes)
             if h:
                 return h, i, t, F[r, C_A], st, i
             for sl in range(L // 16):
                 for a_ in range(16):
                     for b_ in range(16):
                         out_planes[a_, 16 * sl + b_] = planes[b_, 16 * sl + a_]
-            h = _write_group(tag, val, sref, mem2, F[r, C_Z], 16, st, t + lat, hop, out_planes)
+            h = _write_group(tag, val, sref, mem2, F[r, C_Z], sixteen, st, t + lat, hop, out_planes)
             if h:
                 return h, i, t + lat, F[r, C_Z], st, i
         elif cls == K_REDUCE:
@@ -773,6 +901,6 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem, maps, hop, bank_wo
                 return h, i, t + lat, F[r, C_Z], st, i
     # land the writes still in flight
     while head != tail:
-        mem2[pend_slice[head] * n_words + pend_addr[head], :] = pend_data[head]
+        _copy(mem2[pend_addr[head] * n_slices + pend_slice[head]], pend_data[head])
         head = (head + 1) & (P - 1)
     return 0, n, 0, 0, 0, n

@@ -97,13 +97,19 @@ class Machine:
             raise LpuError(f"program was assembled for chip {program.chip!r}, not "
                            f"{self.chip.name!r}", hint="re-assemble with --chip")
         L = self.chip.lanes
-        self.mem = np.zeros((self.chip.mem_slices, self.chip.mem_words, L), np.uint8)
+        # SRAM is stored address-major, so one address across all slices (how vectors and
+        # weight rows are laid out) is one contiguous block for the kernel; self.mem is the
+        # [slice, address, lane] view of the same bytes
+        self._sram = np.zeros((self.chip.mem_words, self.chip.mem_slices, L), np.uint8)
+        self.mem = self._sram.transpose(1, 0, 2)
         # data segments in MEM: name -> (placement key, the data array itself)
         self._loaded: dict[str, tuple[bytes, np.ndarray]] = {}
         self._load_segments()
         self.schedule: Schedule | None = None
         # prepared programs by id (the program itself is kept, so an id is never reused)
         self._prepared: dict[int, tuple] = {}
+        self._ws: tuple | None = None  # the kernel's working arrays, kept between runs
+        self._epoch = 0  # cycle offset of the next run (see lpu._engine.workspace)
 
     def _load_segments(self) -> None:
         self._check_segments()
@@ -379,13 +385,24 @@ class Machine:
             ring <<= 1
         stop = max_cycles if max_cycles is not None else (1 << 62)
         busy = np.zeros(len(chip.queues), np.int64)
+        if self._ws is None:
+            self._ws = E.workspace(chip.streams, ring, chip.n_stages, chip.lanes,
+                                   chip.mem_slices, chip.mem_slices * chip.mem_words,
+                                   2 * chip.mxm_planes_per_hemisphere, chip.mxm_acc_slots)
+        else:
+            E.reset_workspace(self._ws)
+        # this run's cycles start past everything the kept workspace saw (see E.workspace)
+        epoch = self._epoch
+        self._epoch += sched.length + 4 * ring + chip.n_stages * chip.hop_cycles + max_lat
         status, inst, ev_cycle, da, db, n_done = E._run(
-            sched.cycle, self._rows, sched.queue.astype(np.int64), sched.rep.astype(np.int64), F,
-            q_stage, q_index, self.mem, maps, chip.hop_cycles, chip.bank_words,
-            2 * chip.mxm_planes_per_hemisphere, chip.mxm_acc_slots, chip.lanes_per_superlane,
-            stop, ring, chip.streams, chip.n_stages, busy, _f16_table())
+            sched.cycle + epoch, self._rows, sched.queue.astype(np.int64), sched.rep.astype(np.int64), F,
+            q_stage, q_index, self._sram.reshape(-1, chip.lanes), chip.mem_slices, maps,
+            chip.hop_cycles, chip.bank_words, chip.lanes_per_superlane, stop + epoch, busy,
+            _f16_table(), self._ws)
         if status:
-            self._raise_hazard(int(status), int(inst), int(ev_cycle), int(da), int(db))
+            if status == E.H_WEIGHTS_NOT_READY:
+                db -= epoch  # a cycle
+            self._raise_hazard(int(status), int(inst), int(ev_cycle - epoch), int(da), int(db))
         busy_q = {chip.queues[i].name: int(b) for i, b in enumerate(busy) if b}
         stopped = None
         cycles = sched.length
