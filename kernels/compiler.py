@@ -375,6 +375,8 @@ class Compiler:
         rem = cfg.vocab_size - (nv - 1) * L
         pad = np.where(np.arange(L) < rem, 0.0, -np.inf).astype(np.float32)
         (c["neg_pad"],) = vec_const("const.neg_pad", pad)
+        if cfg.family != "llama":  # LayerNorm clamps its one-pass variance at 0
+            (c["zero"],) = vec_const("const.zero", np.zeros(L, np.float32))
         idx = (np.arange(nv * L) - BIG).astype(np.int32)
         c["idx"] = s.place("const.argmax_idx", "i32", idx, nv * L)
         return c
@@ -404,15 +406,20 @@ class Compiler:
             return [s.op("mul", [s.op("mul", [x, r], "f32"), wv], "f32")
                     for x, wv in zip(xs, w, strict=True)]
         b = consts[name + ".b"]
-        mean = s.op("muli", [reduce_all(s, "sum", tree(s, "add", xs))], "f32",
-                    imm=float(np.float32(1.0 / n)))
+        # one pass: sum(x) and sum(x^2) go through the SXM side by side, so the step waits for
+        # one cross-lane round trip per LayerNorm, not two (var = E[x^2] - mean^2 in fp32; the
+        # cancellation costs ~1e-7 * E[x^2] / var relative, far inside the tolerance)
+        inv_n = float(np.float32(1.0 / n))
+        mean = s.op("muli", [reduce_all(s, "sum", tree(s, "add", xs))], "f32", imm=inv_n)
+        ex2 = s.op("muli", [reduce_all(s, "sum", tree(s, "add", [s.op("mul", [x, x], "f32")
+                                                                 for x in xs]))], "f32",
+                   imm=inv_n)
+        var = s.op("max", [s.op("sub", [ex2, s.op("mul", [mean, mean], "f32")], "f32"),
+                           consts["zero"]], "f32")  # never below 0 from rounding
         xc = [s.op("sub", [x, mean], "f32") for x in xs]
         last = n - (len(xs) - 1) * self.chip.lanes
         if last < self.chip.lanes:  # padding lanes became -mean: zero them again
             xc[-1] = s.op("and", [xc[-1], s.lane_mask(last)], "f32")
-        var = s.op("muli", [reduce_all(s, "sum", tree(s, "add", [s.op("mul", [v, v], "f32")
-                                                                 for v in xc]))], "f32",
-                   imm=float(np.float32(1.0 / n)))
         r = s.op("rsqrt", [s.op("addi", [var], "f32", imm=float(cfg.norm_eps))], "f32")
         return [s.op("add", [s.op("mul", [s.op("mul", [v, r], "f32"), wv], "f32"), bv], "f32")
                 for v, wv, bv in zip(xc, w, b, strict=True)]
@@ -463,10 +470,20 @@ class Compiler:
         return out
 
     def _argmax(self, s: Scheduler, logits: list[Vec], consts: dict) -> Vec:
-        """First index of the maximum: lanes equal to the global max keep (index - BIG) < 0,
-        the others 0; the minimum over everything is (first index - BIG)."""
-        m = reduce_all(s, "max", tree(s, "max", logits))
-        cands = [s.op("and", [s.op("cmpeq", [lv, m], "i32", dt="f32"), iv], "i32", dt="i32")
-                 for lv, iv in zip(logits, consts["idx"], strict=True)]
-        low = reduce_all(s, "min", tree(s, "min", cands, dt="i32"))
+        """First index of the maximum. Each lane keeps a running (max, index - BIG) over the
+        logits vectors as the LM head produces them (a later vector wins a lane only if strictly
+        greater, so ties keep the first), which overlaps with the head's weight streaming; then
+        lanes equal to the global max offer their index - BIG < 0, the others 0, and the minimum
+        over lanes is (first index - BIG)."""
+        idx = consts["idx"]
+        m, ix = logits[0], idx[0]
+        for lv, iv in zip(logits[1:], idx[1:], strict=True):
+            gt = s.op("cmplt", [m, lv], "i32", dt="f32")  # -1 where lv wins the lane
+            keep = s.op("xori", [gt], "i32", dt="i32", imm=-1)
+            m = s.op("max", [m, lv], "f32")
+            ix = s.op("or", [s.op("and", [gt, iv], "i32", dt="i32"),
+                             s.op("and", [keep, ix], "i32", dt="i32")], "i32", dt="i32")
+        top = reduce_all(s, "max", m)
+        cand = s.op("and", [s.op("cmpeq", [m, top], "i32", dt="f32"), ix], "i32", dt="i32")
+        low = reduce_all(s, "min", cand)
         return s.op("addi", [low], "i32", dt="i32", imm=BIG)
