@@ -14,7 +14,6 @@ import numpy as np
 from lpu import _engine as E
 from lpu.errors import HazardError, LpuError
 from lpu.isa.chips import Chip, get_chip
-from lpu.isa.dtypes import f16_bits_to_f32
 from lpu.isa.encoding import stream_text
 from lpu.isa.program import Program, tensor_to_words, words_for, words_to_tensor
 from lpu.isa.table import BY_OPCODE, DTYPES, INSTRUCTIONS, OPCODE_SHIFT
@@ -44,8 +43,12 @@ _F16_TABLE: list[np.ndarray] = []
 
 
 def _f16_table() -> np.ndarray:
+    """fp32 bits of every fp16 value, by numpy (exact; it may quiet a signalling NaN, which no
+    result can show: arithmetic NaNs are canonical, mov/neg/abs use the raw bits). numpy
+    rather than lpu.isa.dtypes saves a JIT compile on a cold start."""
     if not _F16_TABLE:
-        _F16_TABLE.append(f16_bits_to_f32(np.arange(65536, dtype=np.uint16)).view(np.uint32))
+        _F16_TABLE.append(np.arange(65536, dtype=np.uint16).view(np.float16).astype(np.float32)
+                          .view(np.uint32))
     return _F16_TABLE[0]
 
 
