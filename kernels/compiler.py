@@ -375,8 +375,6 @@ class Compiler:
         rem = cfg.vocab_size - (nv - 1) * L
         pad = np.where(np.arange(L) < rem, 0.0, -np.inf).astype(np.float32)
         (c["neg_pad"],) = vec_const("const.neg_pad", pad)
-        if cfg.family != "llama":  # LayerNorm clamps its one-pass variance at 0
-            (c["zero"],) = vec_const("const.zero", np.zeros(L, np.float32))
         idx = (np.arange(nv * L) - BIG).astype(np.int32)
         c["idx"] = s.place("const.argmax_idx", "i32", idx, nv * L)
         return c
@@ -414,8 +412,8 @@ class Compiler:
         ex2 = s.op("muli", [reduce_all(s, "sum", tree(s, "add", [s.op("mul", [x, x], "f32")
                                                                  for x in xs]))], "f32",
                    imm=inv_n)
-        var = s.op("max", [s.op("sub", [ex2, s.op("mul", [mean, mean], "f32")], "f32"),
-                           consts["zero"]], "f32")  # never below 0 from rounding
+        var = s.op("maxi", [s.op("sub", [ex2, s.op("mul", [mean, mean], "f32")], "f32")],
+                   "f32", imm=0.0)  # never below 0 from rounding
         xc = [s.op("sub", [x, mean], "f32") for x in xs]
         last = n - (len(xs) - 1) * self.chip.lanes
         if last < self.chip.lanes:  # padding lanes became -mean: zero them again

@@ -575,8 +575,8 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem2, n_slices, maps, h
     busy: int64 [queues] (out): instances issued per queue. f16tab: uint32 [65536], the fp32
     bits of every fp16 value. ws: the arrays from workspace().
     """
-    (tag, val, sref, read_head, read_log, pl3, bits3, u2, i2, f2, pend_i, pend_data, wraw, wflt, pst, bst,
-     rowdt, acc_f, acc_i, acc2, banks) = ws
+    (tag, val, sref, read_head, read_log, pl3, bits3, u2, i2, f2, pend_i, pend_data, wraw, wflt,
+     pst, bst, rowdt, acc_f, acc_i, acc2, banks) = ws
     L = mem2.shape[1]
     n = cycle.shape[0]
     ring_w = tag.shape[2]
