@@ -17,7 +17,7 @@ from lpu.isa.chips import Chip, get_chip
 from lpu.isa.program import Program, tensor_to_words
 from lpu.kernels.config import ModelConfig
 from lpu.kernels.gemv import WeightAlloc, gemv, place_weights
-from lpu.kernels.sched import Scheduler, Vec
+from lpu.kernels.sched import LatencyScheduler, Scheduler, Vec
 from lpu.kernels.vector_ops import reduce_all, tree
 
 BIG = 1 << 30  # larger than any vocabulary index: the "no candidate" value of the argmax
@@ -195,7 +195,7 @@ class Compiler:
 
     def roofline(self, step: CompiledStep) -> dict:
         """The lower bound on a step's cycles (tsp.md): the largest of the weight feed, SRAM
-        reads and VXM work; the critical path is reported by the schedule itself."""
+        reads, VXM work and the critical path of the step's dataflow."""
         from lpu.schedule import build_schedule
 
         chip, L = self.chip, self.chip.lanes
@@ -214,11 +214,18 @@ class Compiler:
             # second bank's port serves writes in this model)
             "sram": reads / chip.mem_slices,
             "vxm": vxm / chip.vxm_queues,
+            # the longest chain of dependent operations at their minimum latencies (weights
+            # already in the planes, unlimited streams and ports): see critical_path()
+            "critical_path": self.critical_path(step.pos),
         }
         bound = max(terms.values())
+        bandwidth = max(terms["feed"], terms["sram"], terms["vxm"])
         return {"terms_cycles": terms, "binding": max(terms, key=terms.get),
                 "bound_cycles": bound, "cycles": step.predicted_cycles,
-                "ratio": step.predicted_cycles / bound, "weight_bytes": weight_bytes,
+                "ratio": step.predicted_cycles / bound,
+                # the same against the bandwidth terms alone (as if latency were free)
+                "ratio_to_bandwidth": step.predicted_cycles / bandwidth,
+                "weight_bytes": weight_bytes,
                 "words_read": reads, "vxm_ops": vxm}
 
     # ---- memory plan ----------------------------------------------------------------------------
@@ -245,13 +252,32 @@ class Compiler:
 
     # ---- one decode step -------------------------------------------------------------------------
     def compile_step(self, pos: int) -> CompiledStep:
-        cfg, chip = self.cfg, self.chip
         if not 0 <= pos < self.max_context:
             raise LpuError(f"position {pos} is beyond the compiled context of "
                            f"{self.max_context} positions")
+        s = Scheduler(self.chip, source=f"<{self.cfg.name} step pos={pos}>")
+        spans = self._schedule_step(s, pos)
+        for name, m in self.mats.items():
+            if name not in self._words:  # convert once; later steps hand the same array over
+                self._words[name] = tensor_to_words(m.weights, self.wdt, self.chip.lanes)
+            place_weights(s, f"{name}.W", self._plans[name], None, self._words[name])
+        spans.insert(0, {"name": f"step pos={pos}", "kind": "step", "start": 0,
+                         "end": s.last_cycle})
+        return CompiledStep(s.build(), pos, s.predicted_cycles(), spans)
+
+    def critical_path(self, pos: int) -> int:
+        """Cycles of the step at `pos` with unlimited queues, streams, SRAM ports and weights
+        already in the planes (LatencyScheduler): the longest chain of dependent operations,
+        each at its minimum latency. No schedule of this dataflow can be shorter."""
+        s = LatencyScheduler(self.chip)
+        self._schedule_step(s, pos)
+        return s.predicted_cycles()
+
+    def _schedule_step(self, s: Scheduler, pos: int) -> list[dict]:
+        """Schedule every operation of one step into s; returns the compile spans."""
+        cfg, chip = self.cfg, self.chip
         L = chip.lanes
         lay = self.layout
-        s = Scheduler(chip, source=f"<{cfg.name} step pos={pos}>")
         walloc = WeightAlloc(chip)
         spans: list[dict] = []
         # persistent state first, in a fixed order, so every step sees the same addresses
@@ -324,13 +350,7 @@ class Compiler:
         tok = self._argmax(s, logits, consts)
         s.output("token", [tok], 1)
         mark("argmax", "kernel", t0)
-        for name, m in self.mats.items():
-            if name not in self._words:  # convert once; later steps hand the same array over
-                self._words[name] = tensor_to_words(m.weights, self.wdt, L)
-            place_weights(s, f"{name}.W", self._plans[name], None, self._words[name])
-        spans.insert(0, {"name": f"step pos={pos}", "kind": "step", "start": 0,
-                         "end": s.last_cycle})
-        return CompiledStep(s.build(), pos, s.predicted_cycles(), spans)
+        return spans
 
     # ---- building blocks ----------------------------------------------------------------------
     def _constants(self, s: Scheduler, pos: int) -> dict:
@@ -383,7 +403,8 @@ class Compiler:
                 consts: dict) -> list[Vec]:
         m = self.mats[name]
         ys, plan = gemv(s, walloc, m.block_rows, m.K, self.wdt, xs)
-        self._plans[name] = plan
+        if plan is not None:  # None from a LatencyScheduler
+            self._plans[name] = plan
         if m.scale is not None:
             ys = [s.op("mul", [y, sc], "f32") for y, sc in zip(ys, consts[name + ".scale"],
                                                                  strict=True)]
@@ -474,13 +495,28 @@ class Compiler:
         lanes equal to the global max offer their index - BIG < 0, the others 0, and the minimum
         over lanes is (first index - BIG)."""
         idx = consts["idx"]
-        m, ix = logits[0], idx[0]
-        for lv, iv in zip(logits[1:], idx[1:], strict=True):
-            gt = s.op("cmplt", [m, lv], "i32", dt="f32")  # -1 where lv wins the lane
+
+        def pick(a: tuple[Vec, Vec], b: tuple[Vec, Vec]) -> tuple[Vec, Vec]:
+            """Per lane, b's (max, index) where b's value is strictly greater, else a's."""
+            gt = s.op("cmplt", [a[0], b[0]], "i32", dt="f32")  # -1 where b wins the lane
             keep = s.op("xori", [gt], "i32", dt="i32", imm=-1)
-            m = s.op("max", [m, lv], "f32")
-            ix = s.op("or", [s.op("and", [gt, iv], "i32", dt="i32"),
-                             s.op("and", [keep, ix], "i32", dt="i32")], "i32", dt="i32")
+            return (s.op("max", [a[0], b[0]], "f32"),
+                    s.op("or", [s.op("and", [gt, b[1]], "i32", dt="i32"),
+                                s.op("and", [keep, a[1]], "i32", dt="i32")], "i32", dt="i32"))
+
+        pairs = list(zip(logits, idx, strict=True))
+        if getattr(s, "latency_only", False):
+            # the critical path takes the shortest form of the same result: a tree (earlier
+            # vectors on the left, so ties still keep the first index)
+            while len(pairs) > 1:
+                pairs = [pick(pairs[i], pairs[i + 1]) if i + 1 < len(pairs) else pairs[i]
+                         for i in range(0, len(pairs), 2)]
+        else:
+            acc = pairs[0]
+            for pr in pairs[1:]:
+                acc = pick(acc, pr)
+            pairs = [acc]
+        m, ix = pairs[0]
         top = reduce_all(s, "max", m)
         cand = s.op("and", [s.op("cmpeq", [m, top], "i32", dt="f32"), ix], "i32", dt="i32")
         low = reduce_all(s, "min", cand)

@@ -2,7 +2,8 @@
 
 Each hemisphere streams weight rows from its far MEM slices over all its streams toward its MXM
 planes, alternating planes so one installs while the other loads; the activation rides the same
-streams in a one-cycle slot per block, and results flow back to MEM in the other direction.
+streams in a one-cycle slot shared by the planes of a hemisphere, and results flow back to MEM
+in the other direction.
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
     if len(xs) != kb:
         raise LpuError(f"GEMV: x has {len(xs)} vectors, K={K} needs {kb}")
     hems = hems or hemispheres(chip)
+    if getattr(s, "latency_only", False):
+        return _gemv_latency(s, block_rows, xs, hems, mask), None
     iw_lat, mv_lat, acc_lat = (lat(chip, m) for m in ("iw", "mv", "acc"))
     rd_lat = lat(chip, "read")
     w_slots = np.full((M, kb, g, 2), -1, np.int64)
@@ -130,13 +133,15 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
         dists = [abs(stage_of[q] - hem.plane_stage) * chip.hop_cycles for q in ws]
         ivs = [(min(stage_of[q], hem.plane_stage), max(stage_of[q], hem.plane_stage)) for q in ws]
         far = max(abs(st - hem.plane_stage) for st in stage_of.values())
-        blocks = []
+        # blocks in turns: for each group of output blocks (one per plane), each k; the planes
+        # of a turn load one after the other and then multiply in one shared cycle, so x_k
+        # rides the streams once per turn, not once per block (the weight streams are full)
+        turns = []
         P = len(hem.planes)
         for i in range(0, len(ms), P):
             group = ms[i:i + P]
             for k in range(kb):
-                for j, m in enumerate(group):
-                    blocks.append((m, k, hem.planes[j]))
+                turns.append([(m, k, hem.planes[j]) for j, m in enumerate(group)])
         used: set[int] = set()
         # the first weight word must be readable: reads start far * hop + read latency earlier
         cursor = max(t_start + far * chip.hop_cycles + rd_lat,
@@ -145,73 +150,39 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
         # accumulator slot comes next, and when each slot has been read out
         plane_ready = {p: max(cursor, st8["ready"].get(p, 0)) for p in hem.planes}
         slot_of_m: dict[int, int] = {}
-        for m, k, p in blocks:
-            c = max(cursor, plane_ready[p])
-            wc: list[int] = []
-            nvalid = block_rows[m]
-            while len(wc) < -(-nvalid // rows):
-                if c not in used and s.res.queue_free(f"mxm{p}.w", c) and _weights_fit(
-                        s, hem, ws, dists, ivs, c, n_streams, rd_lat):
-                    wc.append(c)
-                c += 1
-            # install only after the plane's previous product has read its weights
-            iw_t = max(wc[-1] + 1, st8.setdefault("last_mv", {}).get(p, -1) + 1)
-            while not s.res.queue_free(f"mxm{p}.w", iw_t):
-                iw_t += 1
-            if m not in slot_of_m:
-                n_used = st8["slot"].get(p, 0)
-                slot_of_m[m] = n_used % chip.mxm_acc_slots
-                st8["slot"][p] = n_used + 1
-            slot = slot_of_m[m]
-            mv_t = max(iw_t + iw_lat, st8["slot_free"].get((p, slot), 0) if k == 0 else 0)
+        for turn in turns:
+            k = turn[0][1]
+            mv_min = 0
+            for m, _, p in turn:
+                cursor, iw_t = _load_block(s, walloc, hem, ws, dists, ivs, slice_of, rows,
+                                           n_streams, rd_lat, used, cursor, plane_ready[p],
+                                           p, block_rows[m], wdt, w_slots, row0[m], k)
+                plane_ready[p] = iw_t + 1
+                st8["ready"][p] = iw_t + 1
+                st8["feed"][hem.name] = cursor
+                if m not in slot_of_m:
+                    n_used = st8["slot"].get(p, 0)
+                    slot_of_m[m] = n_used % chip.mxm_acc_slots
+                    st8["slot"][p] = n_used + 1
+                free = st8["slot_free"].get((p, slot_of_m[m]), 0) if k == 0 else 0
+                mv_min = max(mv_min, iw_t + iw_lat, free)
+            mv_t = mv_min
             while mv_t in used or s._fetch_plan(xs[k], hem.plane_stage, mv_t) is None or \
-                    not s.res.queue_free(f"mxm{p}.a", mv_t):
+                    not all(s.res.queue_free(f"mxm{p}.a", mv_t) for _, _, p in turn):
                 mv_t += 1
-            used.update(wc)
             used.add(mv_t)
-            st8["last_mv"][p] = mv_t
-            cursor = wc[-1] + 1
-            st8["feed"][hem.name] = cursor
-            plane_ready[p] = iw_t + 1
-            st8["ready"][p] = iw_t + 1
-            nrows_c = [min(rows, nvalid - ci * rows) for ci in range(len(wc))]
-            for ci, tc in enumerate(wc):
-                s.res.take_queue(f"mxm{p}.w", tc)
-                s.b.at(f"mxm{p}.w", tc, "lw", dt=wdt, a=stream(hem.to_plane, 0),
-                       n=nrows_c[ci], row=ci * rows)
-            waves = [s.res.wave(hem.to_plane, hem.plane_stage, tc) for tc in wc]
-            for j in range(n_streams):
-                # stream j carries row r*rows + j//g, byte plane j%g, in the cycles it is used
-                cnt = sum(1 for n in nrows_c if j < n * g)
-                if cnt == 0:
-                    break
-                q, dist, iv = ws[j], dists[j], ivs[j]
-                a0 = walloc.take(q, cnt)
-                busy = s.res.queue_busy.setdefault(q, set())
-                t_rds = [tc - rd_lat - dist for tc in wc[:cnt]]
-                if busy.intersection(t_rds):
-                    raise AssertionError(f"weight slice {q} double-booked")
-                busy.update(t_rds)
-                for w in waves[:cnt]:
-                    s.res.waves.setdefault((hem.to_plane, j, w), []).append(iv)
-                w_slots[row0[m] + np.arange(cnt) * rows + j // g, k, j % g, 0] = slice_of[q]
-                w_slots[row0[m] + np.arange(cnt) * rows + j // g, k, j % g, 1] = \
-                    a0 + np.arange(cnt)
-                # consecutive cycles become one `read` + `repeat` with address step 1
-                i0 = 0
-                for i in range(1, cnt + 1):
-                    if i == cnt or t_rds[i] != t_rds[i - 1] + 1:
-                        n = i - i0
-                        s.b.at(q, t_rds[i0], "read", addr=a0 + i0, z=stream(hem.to_plane, j),
-                               step=1 if n > 1 else 0, repeat=(n - 1, 1) if n > 1 else None)
-                        i0 = i
-            s.res.take_queue(f"mxm{p}.w", iw_t)
-            s.b.at(f"mxm{p}.w", iw_t, "iw")
             plan = s._fetch_plan(xs[k], hem.plane_stage, mv_t)
             xname = s._take_fetch(xs[k], hem.plane_stage, mv_t, plan)
-            s.res.take_queue(f"mxm{p}.a", mv_t)
-            s.b.at(f"mxm{p}.a", mv_t, "mv", dt="f16", a=xname, acc=slot, add=0 if k == 0 else 1)
-            if k == kb - 1:  # result out: acc -> 4 streams away from the plane -> MEM
+            for m, _, p in turn:
+                slot = slot_of_m[m]
+                st8["last_mv"][p] = mv_t
+                s.res.take_queue(f"mxm{p}.a", mv_t)
+                s.b.at(f"mxm{p}.a", mv_t, "mv", dt="f16", a=xname, acc=slot,
+                       add=0 if k == 0 else 1)
+            if k < kb - 1:
+                continue
+            for m, _, p in turn:  # results out: acc -> 4 streams away from the plane -> MEM
+                slot = slot_of_m[m]
                 dst = s.mem.vector("f32", chip.vxm_stage)
                 t_acc = mv_t + mv_lat
                 while True:
@@ -224,12 +195,103 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
                 s.b.at(f"mxm{p}.r", t_acc, "acc", acc=slot, z=zname)
                 st8["slot_free"][(p, slot)] = t_acc + 1
                 ys[m] = Vec("f32", dst.slices, dst.addr, done)
+                nvalid = block_rows[m]
                 if mask and nvalid < L:  # stale staging rows: zero the unused lanes
                     ys[m] = s.op("and", [ys[m], s.lane_mask(nvalid)], "f32")
     if (w_slots.reshape(-1, 2) < 0).any():
         raise AssertionError("a weight word was not placed")
     return [y for y in ys if y is not None], GemvPlan(M, K, wdt, w_slots, mb * kb,
                                                       {"rows_per_cycle": rows})
+
+
+def _load_block(s: Scheduler, walloc: WeightAlloc, hem: Hemisphere, ws: list[str],
+                dists: list[int], ivs: list[tuple[int, int]], slice_of: dict[str, int],
+                rows: int, n_streams: int, rd_lat: int, used: set[int], cursor: int,
+                ready: int, p: int, nvalid: int, wdt: str, w_slots: np.ndarray, r0: int,
+                k: int) -> tuple[int, int]:
+    """Stream one block's weight rows into plane p's staging buffer (lw at the first free
+    cycles from max(cursor, ready)) and install them; returns (new cursor, install cycle)."""
+    g = nbytes(wdt)
+    c = max(cursor, ready)
+    wc: list[int] = []
+    while len(wc) < -(-nvalid // rows):
+        if c not in used and s.res.queue_free(f"mxm{p}.w", c) and _weights_fit(
+                s, hem, ws, dists, ivs, c, n_streams, rd_lat):
+            wc.append(c)
+        c += 1
+    # install only after the plane's previous product has read its weights
+    iw_t = max(wc[-1] + 1, s.mxm_state.setdefault("last_mv", {}).get(p, -1) + 1)
+    while not s.res.queue_free(f"mxm{p}.w", iw_t):
+        iw_t += 1
+    used.update(wc)
+    nrows_c = [min(rows, nvalid - ci * rows) for ci in range(len(wc))]
+    for ci, tc in enumerate(wc):
+        s.res.take_queue(f"mxm{p}.w", tc)
+        s.b.at(f"mxm{p}.w", tc, "lw", dt=wdt, a=stream(hem.to_plane, 0), n=nrows_c[ci],
+               row=ci * rows)
+    waves = [s.res.wave(hem.to_plane, hem.plane_stage, tc) for tc in wc]
+    for j in range(n_streams):
+        # stream j carries row r*rows + j//g, byte plane j%g, in the cycles it is used
+        cnt = sum(1 for n in nrows_c if j < n * g)
+        if cnt == 0:
+            break
+        q, dist, iv = ws[j], dists[j], ivs[j]
+        a0 = walloc.take(q, cnt)
+        busy = s.res.queue_busy.setdefault(q, set())
+        t_rds = [tc - rd_lat - dist for tc in wc[:cnt]]
+        if busy.intersection(t_rds):
+            raise AssertionError(f"weight slice {q} double-booked")
+        busy.update(t_rds)
+        for w in waves[:cnt]:
+            s.res.waves.setdefault((hem.to_plane, j, w), []).append(iv)
+        w_slots[r0 + np.arange(cnt) * rows + j // g, k, j % g, 0] = slice_of[q]
+        w_slots[r0 + np.arange(cnt) * rows + j // g, k, j % g, 1] = a0 + np.arange(cnt)
+        # consecutive cycles become one `read` + `repeat` with address step 1
+        i0 = 0
+        for i in range(1, cnt + 1):
+            if i == cnt or t_rds[i] != t_rds[i - 1] + 1:
+                n = i - i0
+                s.b.at(q, t_rds[i0], "read", addr=a0 + i0, z=stream(hem.to_plane, j),
+                       step=1 if n > 1 else 0, repeat=(n - 1, 1) if n > 1 else None)
+                i0 = i
+    s.res.take_queue(f"mxm{p}.w", iw_t)
+    s.b.at(f"mxm{p}.w", iw_t, "iw")
+    return wc[-1] + 1, iw_t
+
+
+def _gemv_latency(s: Scheduler, block_rows: list[int], xs: list[Vec], hems: list[Hemisphere],
+                  mask: bool) -> list[Vec]:
+    """Each output block as early as latency allows (for LatencyScheduler): weights already
+    installed in as many planes as needed, so a block's last product issues when the last of its
+    input vectors reaches the nearer plane stage, then the MXM, the read-out and the trip back
+    to MEM."""
+    chip = s.chip
+    rd, mv_lat, acc_lat = (lat(chip, m) for m in ("read", "mv", "acc"))
+
+    def arrive(x: Vec, stage: int) -> int:  # read from MEM, or straight on from its producer
+        t = x.ready + rd + max(abs(chip.queue(q).stage - stage) for q in x.slices) * \
+            chip.hop_cycles
+        if x.fwd is not None:
+            t = min(t, x.fwd[1] + abs(x.fwd[0] - stage) * chip.hop_cycles)
+        return t
+
+    def at_plane(stage: int) -> int:  # every input vector has passed `stage` by then
+        return max(arrive(x, stage) for x in xs)
+
+    stage = min((h.plane_stage for h in hems), key=at_plane)
+    t_out = at_plane(stage) + mv_lat + acc_lat
+    ys = []
+    for nvalid in block_rows:
+        dst = s.mem.vector("f32", chip.vxm_stage)
+        sp = s._store_plan(dst, stage, t_out)
+        if sp is None:  # dst straddles the plane stage: cannot happen with free resources
+            raise AssertionError("no store plan for a GEMV result")
+        _, done = s._take_store(dst, stage, t_out, sp)
+        y = Vec("f32", dst.slices, dst.addr, done)
+        if mask and nvalid < chip.lanes:
+            y = s.op("and", [y, s.lane_mask(nvalid)], "f32")
+        ys.append(y)
+    return ys
 
 
 def _weights_fit(s: Scheduler, hem: Hemisphere, ws: list[str], dists: list[int],

@@ -392,6 +392,68 @@ class Scheduler:
         return self.b.build()
 
 
+class _FreeResources(Resources):
+    """Reservation tables that never say no: every queue, stream and bank is always free."""
+
+    def queue_free(self, q: str, t: int) -> bool:
+        return t >= 0
+
+    def take_queue(self, q: str, t: int) -> None:
+        pass
+
+    def stream_free(self, d: int, sid: int, w: int, lo: int, hi: int) -> bool:
+        return True
+
+    def take_stream(self, d: int, sid: int, w: int, lo: int, hi: int) -> None:
+        pass
+
+    def bank_free(self, sl: int, bank: int, t: int) -> bool:
+        return True
+
+    def take_bank(self, sl: int, bank: int, t: int) -> None:
+        pass
+
+    def find_group(self, d: int, g: int, w: int, lo: int, hi: int) -> int | None:
+        return 0
+
+
+class _NullBuilder:
+    """Takes the scheduler's instructions and data and keeps nothing."""
+
+    def __init__(self, chip: Chip) -> None:
+        self.chip = chip
+
+    def at(self, *args, **kwargs) -> None:
+        pass
+
+    def data(self, *args, **kwargs) -> None:
+        pass
+
+    def lane_map(self, m: np.ndarray) -> int:
+        return 0
+
+
+class LatencyScheduler(Scheduler):
+    """The same placement and dataflow with unlimited queues, streams, banks and SRAM ports, and
+    weights already in the MXM planes: every operation starts when its operands can reach it,
+    so the last cycle is the program's critical path (the sum of the minimum latencies of the
+    read, hops, unit and write-back along its longest chain of dependent operations). Nothing
+    is emitted."""
+
+    latency_only = True
+
+    def __init__(self, chip: Chip | str, source: str = "<critical path>") -> None:
+        super().__init__(chip, source)
+        self.res = _FreeResources(self.chip)
+        self.b = _NullBuilder(self.chip)
+
+    def _separate(self, srcs: list[Vec], unit: str) -> list[Vec]:
+        return srcs  # unlimited SRAM ports: operands may share a slice
+
+    def build(self):
+        raise LpuError("a LatencyScheduler emits no program")
+
+
 def dtype_ok(name: str) -> str:
     if name not in DTYPES:
         raise LpuError(f"unknown dtype {name}")

@@ -39,14 +39,17 @@ def gemv_320() -> dict:
 
 
 def gemv_4096() -> dict:
-    """y = W @ x, W 4096x4096 fp16 over all four planes: 1962 cycles.
+    """y = W @ x, W 4096x4096 fp16 over all four planes: 1923 cycles.
 
-    13 x 13 blocks of 320x320; each takes 20 lw cycles of 32 streams plus a shared activation
-    slot, the planes of a hemisphere alternate so one installs while the other loads, and the
-    hemispheres split the 13 output blocks 7/6. The west hemisphere streams 7 x 13 = 91 blocks
-    at 21 cycles each = 1911 cycles after a 10-cycle fill; the last product, its accumulator
-    read-out and the trip to MEM add the ~50 cycles of the 320x320 case. The weight-feed bound
-    is 4096 * 4096 * 2 B / (64 streams * 320 B) = 1638 cycles: 1962 / 1638 = 1.20.
+    13 x 13 blocks of 320x320; each takes 20 lw cycles of 32 streams (16 fp16 rows a cycle).
+    The two planes of a hemisphere load one after the other (one installs while the other
+    loads) and then multiply in one shared cycle, so the activation rides the full weight
+    streams once per pair: 41 cycles a pair. The hemispheres split the 13 output blocks 7/6, so
+    the west one streams 3 pairs and 1 single block for each of the 13 k-blocks:
+    13 x (3 x 41 + 21) = 1872 cycles. The other 51 are the 10-cycle fill before the first weight
+    row reaches the plane and the last product's MXM latency, accumulator read-out and trip to
+    MEM. The weight-feed bound is 4096 * 4096 * 2 B / (64 streams * 320 B) = 1638 cycles:
+    1923 / 1638 = 1.17.
     """
     return _square_gemv(4096, seed=1)
 

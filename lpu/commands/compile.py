@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     for k, v in roof["terms_cycles"].items():
         r.add_row(k + (" (binds)" if k == roof["binding"] else ""), f"{v:,.0f}")
     r.add_row("compiled ÷ bound", f"{roof['ratio']:.2f}")
+    r.add_row("compiled ÷ bandwidth terms only", f"{roof['ratio_to_bandwidth']:.2f}")
     con.print(r)
     return 0
 

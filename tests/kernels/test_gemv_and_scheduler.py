@@ -88,3 +88,25 @@ def test_scheduled_vector_ops_forward_results_without_breaking_anything():
     assert r.cycles == s.predicted_cycles()
     ref = np.exp(((a + b) * a) - b)
     np.testing.assert_allclose(m.dump("d"), ref, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["tiny", "tiny-gpt2"])
+def test_the_critical_path_bounds_every_compiled_step_from_below(name):
+    # the LatencyScheduler gives the same dataflow unlimited queues, streams and ports and
+    # weights already in the planes, so no compiled step (any position) can beat it; a longer
+    # attention makes it longer (not in every single step: tree shapes and placement vary),
+    # and the roofline reports it as a term
+    from lpu.kernels.compiler import Compiler
+    from lpu.kernels.config import PRESETS
+    from lpu.kernels.weights import random_weights
+
+    comp = Compiler(random_weights(PRESETS[name], 0), "tsp-v1", "int8", max_context=4)
+    crit = [comp.critical_path(pos) for pos in range(4)]
+    steps = [comp.compile_step(pos) for pos in range(4)]
+    for c, st in zip(crit, steps, strict=True):
+        assert 0 < c <= st.predicted_cycles
+    assert crit[0] < crit[-1]
+    roof = comp.roofline(steps[0])
+    assert roof["terms_cycles"]["critical_path"] == crit[0]
+    assert roof["bound_cycles"] == max(roof["terms_cycles"].values())
+    assert roof["ratio"] >= 1.0
