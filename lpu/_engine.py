@@ -567,9 +567,12 @@ def reset_workspace(ws: tuple) -> None:
 
 
 @njit
-def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem2, n_slices, maps, hop, bank_words,
-         lanes_per_superlane, stop_cycle, busy, f16tab, ws):
+def _run(cycle, epoch, row_of, queue, rep, F, q_stage, q_index, mem2, n_slices, maps, hop,
+         bank_words, lanes_per_superlane, stop_cycle, busy, f16tab, ws):
     """Run instances in order. Returns (status, instance, event cycle, detail a, detail b, done).
+
+    cycle: each instance's issue cycle; the run sees cycle + epoch (all event cycles returned
+    include it). queue, rep: the schedule's int32 columns, as they are.
 
     mem2: uint8 [words * slices, L], SRAM word (slice, addr) at row addr * n_slices + slice.
     busy: int64 [queues] (out): instances issued per queue. f16tab: uint32 [65536], the fp32
@@ -606,7 +609,7 @@ def _run(cycle, row_of, queue, rep, F, q_stage, q_index, mem2, n_slices, maps, h
     sixteen = np.int64(16)
 
     for i in range(n):
-        t = cycle[i]
+        t = cycle[i] + epoch
         if t >= stop_cycle:
             return 0, i, t, 0, 0, i
         # SRAM writes whose landing cycle has come

@@ -398,8 +398,7 @@ class Machine:
         epoch = self._epoch
         self._epoch += sched.length + 4 * ring + chip.n_stages * chip.hop_cycles + max_lat
         status, inst, ev_cycle, da, db, n_done = E._run(
-            sched.cycle + epoch, self._rows, sched.queue.astype(np.int64),
-            sched.rep.astype(np.int64), F,
+            sched.cycle, epoch, self._rows, sched.queue, sched.rep, F,
             q_stage, q_index, self._sram.reshape(-1, chip.lanes), chip.mem_slices, maps,
             chip.hop_cycles, chip.bank_words, chip.lanes_per_superlane, stop + epoch, busy,
             _f16_table(), self._ws)
