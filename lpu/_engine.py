@@ -567,12 +567,13 @@ def reset_workspace(ws: tuple) -> None:
 
 
 @njit
-def _run(cycle, epoch, row_of, queue, rep, F, q_stage, q_index, mem2, n_slices, maps, hop,
+def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_slices, maps, hop,
          bank_words, lanes_per_superlane, stop_cycle, busy, f16tab, ws):
     """Run instances in order. Returns (status, instance, event cycle, detail a, detail b, done).
 
     cycle: each instance's issue cycle; the run sees cycle + epoch (all event cycles returned
-    include it). queue, rep: the schedule's int32 columns, as they are.
+    include it). queue, rep: the schedule's int32 columns, as they are. logme: uint8 per
+    instance, 1 for a read whose word the program may overwrite (see _materialize).
 
     mem2: uint8 [words * slices, L], SRAM word (slice, addr) at row addr * n_slices + slice.
     busy: int64 [queues] (out): instances issued per queue. f16tab: uint32 [65536], the fp32
@@ -649,6 +650,8 @@ def _run(cycle, epoch, row_of, queue, rep, F, q_stage, q_index, mem2, n_slices, 
             h = _swrite_ref(tag, sref, F[r, C_Z], st, t + lat, hop, word)
             if h:
                 return h, i, t + lat, F[r, C_Z], st, i
+            if logme[i] == 0:  # the program never writes this word
+                continue
             # log the read, so an overwrite of the word finds the stream entry at once
             zd = F[r, C_Z] >> 5
             zslot = _wave(zd, st, t + lat, hop) & (ring_w - 1)

@@ -360,6 +360,17 @@ class Machine:
                                    f"(0..{chip.mem_words - 1})", kind="address-out-of-range",
                                    cycle=int(sched.cycle[i]))
             self._rows = rows
+            # A read must be logged only if the program may overwrite its word while the value
+            # is still on a stream (lpu._engine._materialize): words some `write` targets, any
+            # word of a slice that scatters, and every gather. Weight reads never are.
+            sl = np.array([q.index for q in chip.queues], np.int64)[sched.queue]
+            word = np.where(mem_rw, addr, 0) * chip.mem_slices + sl
+            written = np.zeros(chip.mem_slices * chip.mem_words, bool)
+            written[word[c == E.K_WRITE]] = True
+            scatters = np.zeros(chip.mem_slices, bool)
+            scatters[sl[c == E.K_SCATTER]] = True
+            self._logme = ((c == E.K_GATHER) | ((c == E.K_READ) & (written[word] | scatters[sl]))
+                           ).astype(np.uint8)
 
     # ---- running --------------------------------------------------------------------------------
     def run(self, max_cycles: int | None = None) -> RunResult:
@@ -368,15 +379,17 @@ class Machine:
         # (the same object, e.g. a repeated decode step) reuses them.
         cached = self._prepared.get(id(self.program))
         if cached is not None and cached[0] is self.program:
-            _, F, offsets, sched, self._rows = cached
+            _, F, offsets, sched, self._rows, self._logme = cached
         else:
             F, offsets = self._decode()
             sched = build_schedule(self.program, chip)
             self._rows = np.zeros(0, np.int64)
+            self._logme = np.zeros(0, np.uint8)
             self._check_ranges(F, offsets, sched)
             if len(self._prepared) >= 256:  # a decode's steps: keep the most recent ones
                 self._prepared.pop(next(iter(self._prepared)))
-            self._prepared[id(self.program)] = (self.program, F, offsets, sched, self._rows)
+            self._prepared[id(self.program)] = (self.program, F, offsets, sched, self._rows,
+                                                self._logme)
         self.schedule = sched
         q_stage = np.array([q.stage for q in chip.queues], np.int64)
         q_index = np.array([q.index for q in chip.queues], np.int64)
@@ -398,7 +411,7 @@ class Machine:
         epoch = self._epoch
         self._epoch += sched.length + 4 * ring + chip.n_stages * chip.hop_cycles + max_lat
         status, inst, ev_cycle, da, db, n_done = E._run(
-            sched.cycle, epoch, self._rows, sched.queue, sched.rep, F,
+            sched.cycle, epoch, self._rows, self._logme, sched.queue, sched.rep, F,
             q_stage, q_index, self._sram.reshape(-1, chip.lanes), chip.mem_slices, maps,
             chip.hop_cycles, chip.bank_words, chip.lanes_per_superlane, stop + epoch, busy,
             _f16_table(), self._ws)

@@ -8,7 +8,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import rewrite_config, save
+from hf_models import rewrite_config, save
 
 from lpu.errors import LpuError
 from lpu.kernels.checkpoint import read_config

@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import _make_model, hf_logits, rewrite_config, save
+from hf_models import _make_model, hf_logits, rewrite_config, save
 
 from lpu.kernels import reference as R
 from lpu.kernels.config import PRESETS

@@ -3,7 +3,7 @@ it happens: kind, cycle, queue and instruction (exit code 3 on the command line)
 
 import numpy as np
 import pytest
-from conftest import vadd_program
+from lpu_programs import vadd_program
 
 from lpu.errors import EXIT_HAZARD, HazardError, LpuError
 from lpu.kernels.builder import Builder
