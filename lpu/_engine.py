@@ -150,17 +150,6 @@ def _sread(tag, val, src, mem2, field, stage, cycle, hop, out) -> int:
 
 
 @njit
-def _gather_bits(planes, g, bits):
-    """Byte planes [g, L] -> little-endian element bits (int64) per lane."""
-    L = planes.shape[1]
-    for l in range(L):
-        v = 0
-        for j in range(g):
-            v |= np.int64(planes[j, l]) << (8 * j)
-        bits[l] = v
-
-
-@njit
 def _matvec_in_order(W, x, y):
     """y[r] = sum over c of W[r, c] * x[c], each row summed in fp32 in lane order c = 0..L-1.
     Eight rows run side by side so their additions overlap; each row's order is unchanged."""
@@ -302,15 +291,6 @@ def _int_sat(v, dt) -> int:
 
 
 @njit
-def _scatter_bits(bits, g, planes):
-    """Element bits per lane -> byte planes [g, L]."""
-    L = bits.shape[0]
-    for l in range(L):
-        for j in range(g):
-            planes[j, l] = (bits[l] >> (8 * j)) & 0xFF
-
-
-@njit
 def _read_group(tag, val, src, mem2, field, g, stage, cycle, hop, planes) -> int:
     """Read g consecutive streams (one element type) into planes[0:g]; first hazard or 0."""
     d = field & 32
@@ -330,6 +310,53 @@ def _write_group(tag, val, src, mem2, field, g, stage, cycle, hop, planes) -> in
         h = _swrite(tag, val, src, mem2, d | (s0 + j), stage, cycle, hop, planes[j])
         if h:
             return h
+    return 0
+
+
+@njit
+def _read_bits(tag, val, src, mem2, field, g, stage, cycle, hop, bits) -> int:
+    """Element bits of g consecutive streams (one element type) at `stage` in `cycle`, taken
+    straight from where each byte plane lives (an SRAM word or a stream entry): no copies."""
+    L = bits.shape[0]
+    for j in range(g):
+        f = (field & 32) | ((field & 31) + j)
+        p = _sfind(tag, f, stage, cycle, hop)
+        if p < 0:
+            return H_EMPTY
+        d = f >> 5
+        s = f & 31
+        slot = _wave(d, stage, cycle, hop) & (tag.shape[2] - 1)
+        k = src[d, s, slot, p]
+        row = mem2[k] if k >= 0 else val[d, s, slot, p]
+        if j == 0:
+            for l in range(L):
+                bits[l] = np.int64(row[l])
+        else:
+            sh = 8 * j
+            for l in range(L):
+                bits[l] |= np.int64(row[l]) << sh
+    return 0
+
+
+@njit
+def _write_bits(tag, val, src, field, g, stage, cycle, hop, bits) -> int:
+    """Put element bits on g consecutive streams at `stage`, landing at `cycle`, one byte plane
+    per stream, written straight into the stream entries."""
+    L = bits.shape[0]
+    for j in range(g):
+        f = (field & 32) | ((field & 31) + j)
+        d = f >> 5
+        s = f & 31
+        w = _wave(d, stage, cycle, hop)
+        slot = w & (tag.shape[2] - 1)
+        if tag[d, s, slot, stage] == w:
+            return H_COLLISION
+        tag[d, s, slot, stage] = w
+        src[d, s, slot, stage] = -1
+        dst = val[d, s, slot, stage]
+        sh = 8 * j
+        for l in range(L):
+            dst[l] = (bits[l] >> sh) & 0xFF
     return 0
 
 
@@ -527,7 +554,7 @@ def workspace(n_streams: int, ring_w: int, n_stages: int, lanes: int, n_slices: 
         np.full((2, n_streams, ring_w, n_stages), -1, np.int64),  # sref: SRAM word or -1
         np.full(n_sram_words, -1, np.int64),  # read_head: each word's newest read-log entry
         np.full((4, 1 << 16), -1, np.int64),  # read log: word, stream entry, next, cycle
-        np.zeros((3, 16, L), np.uint8),  # planes, planes_b, out_planes
+        np.zeros((3, 16, L), np.uint8),  # planes, (spare), out_planes: lane moves
         np.zeros((3, L), np.int64),  # bits_a, bits_b, out_bits
         np.zeros((3, L), np.uint32),  # ua, ub (fp32 bits of operands a and b), int32 scratch
         np.zeros((2, L), np.int64),  # ia, ib
@@ -585,7 +612,7 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
     n = cycle.shape[0]
     ring_w = tag.shape[2]
     n_words = mem2.shape[0] // n_slices
-    planes, planes_b, out_planes = pl3[0], pl3[1], pl3[2]
+    planes, out_planes = pl3[0], pl3[2]  # pl3[1] spare
     bits_a, bits_b, out_bits = bits3[0], bits3[1], bits3[2]
     ua, ub = u2[0], u2[1]  # fp32 bits of operand a; fa views the same memory
     fa = ua.view(np.float32)
@@ -634,10 +661,9 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
             if cls == K_READ:
                 addr = F[r, C_ADDR] + k * F[r, C_STEP]
             else:
-                h = _read_group(tag, val, sref, mem2, F[r, C_B], four, st, t, hop, planes_b)
+                h = _read_bits(tag, val, sref, mem2, F[r, C_B], four, st, t, hop, bits_b)
                 if h:
                     return h, i, t, F[r, C_B], st, i
-                _gather_bits(planes_b, four, bits_b)
                 idx = bits_b[0] - (1 << 32) if bits_b[0] >= (1 << 31) else bits_b[0]
                 addr = F[r, C_ADDR] + F[r, C_STRIDE] * idx
                 if addr < 0 or addr >= n_words:
@@ -670,10 +696,9 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
             if cls == K_WRITE:
                 addr = F[r, C_ADDR] + k * F[r, C_STEP]
             else:
-                h = _read_group(tag, val, sref, mem2, F[r, C_B], four, st, t, hop, planes_b)
+                h = _read_bits(tag, val, sref, mem2, F[r, C_B], four, st, t, hop, bits_b)
                 if h:
                     return h, i, t, F[r, C_B], st, i
-                _gather_bits(planes_b, four, bits_b)
                 idx = bits_b[0] - (1 << 32) if bits_b[0] >= (1 << 31) else bits_b[0]
                 addr = F[r, C_ADDR] + F[r, C_STRIDE] * idx
                 if addr < 0 or addr >= n_words:
@@ -694,17 +719,15 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
         elif cls == K_VBIN or cls == K_VIMM or cls == K_VUN or cls == K_CVT:
             dt = F[r, C_DT]
             g = _dt_bytes(dt)
-            h = _read_group(tag, val, sref, mem2, F[r, C_A], g, st, t, hop, planes)
+            h = _read_bits(tag, val, sref, mem2, F[r, C_A], g, st, t, hop, bits_a)
             if h:
                 return h, i, t, F[r, C_A], st, i
-            _gather_bits(planes, g, bits_a)
             _bits_to_values(bits_a, dt, ua, ia, f16tab)
             odt = dt
             if cls == K_VBIN:
-                h = _read_group(tag, val, sref, mem2, F[r, C_B], g, st, t, hop, planes_b)
+                h = _read_bits(tag, val, sref, mem2, F[r, C_B], g, st, t, hop, bits_b)
                 if h:
                     return h, i, t, F[r, C_B], st, i
-                _gather_bits(planes_b, g, bits_b)
                 _bits_to_values(bits_b, dt, ub, ib, f16tab)
                 odt = _vxm_binary(F[r, C_SUB], dt, fa, ia, bits_a, fb, ib, bits_b, fz, out_bits)
             elif cls == K_VIMM:
@@ -728,8 +751,7 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
                 odt = F[r, C_DT2]
                 _convert(dt, odt, fa, ia, fz, out_bits)
             og = _dt_bytes(odt)
-            _scatter_bits(out_bits, og, out_planes)
-            h = _write_group(tag, val, sref, mem2, F[r, C_Z], og, st, t + lat, hop, out_planes)
+            h = _write_bits(tag, val, sref, F[r, C_Z], og, st, t + lat, hop, out_bits)
             if h:
                 return h, i, t + lat, F[r, C_Z], st, i
         elif cls == K_LW:
@@ -779,10 +801,9 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
                 return H_WEIGHTS_NOT_READY, i, t, p, installed_at[p], i
             dt = F[r, C_DT]
             g = _dt_bytes(dt)
-            h = _read_group(tag, val, sref, mem2, F[r, C_A], g, st, t, hop, planes)
+            h = _read_bits(tag, val, sref, mem2, F[r, C_A], g, st, t, hop, bits_a)
             if h:
                 return h, i, t, F[r, C_A], st, i
-            _gather_bits(planes, g, bits_a)
             _bits_to_values(bits_a, dt, ua, ia, f16tab)
             b = active[p]
             slot = F[r, C_SLOT]
@@ -827,8 +848,7 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
                 accu = acc_f[p, slot].view(np.uint32)
                 for l in range(L):  # NaN: the one quiet NaN, as VXM results
                     out_bits[l] = 0x7FC00000 if (accu[l] & 0x7FFFFFFF) > 0x7F800000 else accu[l]
-            _scatter_bits(out_bits, four, out_planes)
-            h = _write_group(tag, val, sref, mem2, F[r, C_Z], four, st, t + lat, hop, out_planes)
+            h = _write_bits(tag, val, sref, F[r, C_Z], four, st, t + lat, hop, out_bits)
             if h:
                 return h, i, t + lat, F[r, C_Z], st, i
         elif cls == K_TRANSPOSE:
@@ -845,10 +865,9 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
         elif cls == K_REDUCE:
             dt = F[r, C_DT]
             g = _dt_bytes(dt)
-            h = _read_group(tag, val, sref, mem2, F[r, C_A], g, st, t, hop, planes)
+            h = _read_bits(tag, val, sref, mem2, F[r, C_A], g, st, t, hop, bits_a)
             if h:
                 return h, i, t, F[r, C_A], st, i
-            _gather_bits(planes, g, bits_a)
             _bits_to_values(bits_a, dt, ua, ia, f16tab)
             seg = F[r, C_SEG]
             op = F[r, C_SUB]
@@ -882,8 +901,7 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
                     ob = acci & ((1 << (8 * g)) - 1)
                 for l in range(s0, s1):
                     out_bits[l] = ob
-            _scatter_bits(out_bits, g, out_planes)
-            h = _write_group(tag, val, sref, mem2, F[r, C_Z], g, st, t + lat, hop, out_planes)
+            h = _write_bits(tag, val, sref, F[r, C_Z], g, st, t + lat, hop, out_bits)
             if h:
                 return h, i, t + lat, F[r, C_Z], st, i
         else:  # shift, rotate, permute, distribute: lane moves on sg streams
