@@ -202,15 +202,23 @@ def _f16_planes_to_f32(lo, hi, out):
 
 
 @njit
-def _matvec_i8(raw, xi, y, x32):
-    """int8 weights (the staged rows' bytes) x int8 activations, summed exactly in
+def _widen_i8(raw, out):
+    """int8 bytes -> their fp32 values (exact), a loop the compiler vectorises."""
+    w = raw.view(np.int8)
+    for c in range(out.shape[0]):
+        out[c] = np.float32(w[c])
+
+
+@njit
+def _matvec_i8(W, xi, y, x32):
+    """int8 weights (held as their exact fp32 values) x int8 activations, summed exactly in
     int32 (|sum| <= 320 * 128 * 128 < 2^31, so any order gives the same bits); y gets the
     sums as fp32, exact because |sum| < 2^24."""
-    L = raw.shape[1]
+    L = W.shape[1]
     for c in range(L):
         x32[c] = np.int32(xi[c])
-    for r in range(raw.shape[0]):
-        w = raw[r].view(np.int8)
+    for r in range(W.shape[0]):
+        w = W[r]
         acc = np.int32(0)
         for c in range(L):
             acc += np.int32(w[c]) * x32[c]
@@ -561,10 +569,11 @@ def workspace(n_streams: int, ring_w: int, n_stages: int, lanes: int, n_slices: 
         np.zeros((2, L), np.float32),  # fz, y
         np.zeros((3, P), np.int64),  # pending writes: cycle, slice, address
         np.zeros((P, L), np.uint8),  # pending writes: data
-        np.zeros((planes_n, 2, L, L), np.uint8),  # wraw: two buffers per plane, int8 rows
-        np.zeros((planes_n, 2, L, L), np.float32),  # wflt: the same as fp32 (fp16 rows here)
+        # the weights: two buffers per plane (staging, active), every row as fp32 values (int8
+        # and fp16 both widen exactly; rows never loaded are 0.0)
+        np.zeros((planes_n, 2, L, L), np.float32),
         np.zeros((3, planes_n), np.int64),  # active, installed_at, iw_cycle
-        np.zeros((2, planes_n, 2), np.int64),  # per buffer: wdt, int8 rows widened in wflt
+        np.zeros((2, planes_n, 2), np.int64),  # per buffer: wdt ([1] spare)
         np.zeros((planes_n, 2, L), np.int64),  # rowdt: dtype each staged row was loaded as
         np.zeros((planes_n, acc_slots, L), np.float32),  # acc_f
         np.zeros((planes_n, acc_slots, L), np.int64),  # acc_i
@@ -579,15 +588,14 @@ def workspace(n_streams: int, ring_w: int, n_stages: int, lanes: int, n_slices: 
 def reset_workspace(ws: tuple) -> None:
     """A fresh chip's MXM and scratch state, as every run starts (stream and SRAM bookkeeping
     need no reset: the epoch keeps old entries from matching)."""
-    (_, _, _, _, _, pl3, bits3, u2, i2, f2, _, _, wraw, _, pst, bst, rowdt, acc_f, acc_i, acc2,
+    (_, _, _, _, _, pl3, bits3, u2, i2, f2, _, _, wflt, pst, bst, rowdt, acc_f, acc_i, acc2,
      _) = ws
-    for a in (pl3, bits3, u2, i2, f2, wraw, acc_f, acc_i):
+    for a in (pl3, bits3, u2, i2, f2, wflt, acc_f, acc_i):
         a[...] = 0
     pst[0] = 0  # active buffer
     pst[1] = -1  # installed_at: nothing installed
     pst[2] = NEVER  # iw_cycle
     bst[0] = -1  # wdt: nothing loaded
-    bst[1] = 0  # converted
     rowdt[...] = -1  # never loaded (zero bytes: 0.0 as any type)
     acc2[0] = -1  # acc_kind: never written
     acc2[1] = NEVER  # acc_ready
@@ -606,8 +614,8 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
     busy: int64 [queues] (out): instances issued per queue. f16tab: uint32 [65536], the fp32
     bits of every fp16 value. ws: the arrays from workspace().
     """
-    (tag, val, sref, read_head, read_log, pl3, bits3, u2, i2, f2, pend_i, pend_data, wraw, wflt,
-     pst, bst, rowdt, acc_f, acc_i, acc2, banks) = ws
+    (tag, val, sref, read_head, read_log, pl3, bits3, u2, i2, f2, pend_i, pend_data, wflt, pst,
+     bst, rowdt, acc_f, acc_i, acc2, banks) = ws
     L = mem2.shape[1]
     n = cycle.shape[0]
     ring_w = tag.shape[2]
@@ -630,7 +638,7 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
     active = pst[0]
     installed_at = pst[1]  # cycle the active buffer is usable, -1 none
     iw_cycle = pst[2]
-    wdt, converted = bst[0], bst[1]  # per [plane, buffer]
+    wdt = bst[0]  # per [plane, buffer]: the dtype of its last lw
     acc_kind = acc2[0]  # -1 never written, 0 float, 1 int
     acc_ready = acc2[1]
     four = np.int64(4)  # not a literal: one compiled specialisation of the helpers, not two
@@ -668,7 +676,7 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
                 addr = F[r, C_ADDR] + F[r, C_STRIDE] * idx
                 if addr < 0 or addr >= n_words:
                     return H_ADDR, i, t, addr, sl, i
-            bank = addr // bank_words
+            bank = 1 if addr >= bank_words else 0  # two banks; addr < 2 * bank_words
             if bank_write[sl, bank] == t:
                 return H_BANK, i, t, sl, bank, i
             bank_read[sl, bank] = t
@@ -703,7 +711,7 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
                 addr = F[r, C_ADDR] + F[r, C_STRIDE] * idx
                 if addr < 0 or addr >= n_words:
                     return H_ADDR, i, t, addr, sl, i
-            bank = addr // bank_words
+            bank = 1 if addr >= bank_words else 0  # two banks; addr < 2 * bank_words
             land = t + lat
             if bank_write[sl, bank] == land or bank_read[sl, bank] == land:
                 return H_BANK, i, land, sl, bank, i
@@ -776,9 +784,8 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
                 lo = mem2[k0] if k0 >= 0 else val[d, f0 & 31, slot_w, p0]
                 row = F[r, C_ROW] + rr
                 rowdt[p, stg, row] = dt
-                if dt == DT_I8:  # kept as bytes: int8 products use them as they are
-                    _copy(wraw[p, stg, row], lo)
-                    converted[p, stg] = 0
+                if dt == DT_I8:  # widened to fp32 here, once (exact)
+                    _widen_i8(lo, wflt[p, stg, row])
                 else:  # fp16: converted to fp32 once, here
                     p1 = _sfind(tag, f0 + 1, st, t, hop)
                     if p1 < 0:
@@ -810,16 +817,8 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
             if dt == DT_I8:  # int8 x int8, exact in int32 (and so in any order)
                 if wdt[p, b] != DT_I8 or _has_row_of(rowdt[p, b], DT_F16):
                     return H_ACC_TYPE, i, t, p, -1, i  # int8 activations need int8 weights
-                _matvec_i8(wraw[p, b], ia, y, x32)
+                _matvec_i8(wflt[p, b], ia, y, x32)
             else:
-                if converted[p, b] == 0:  # int8 rows (and never-loaded zeros) widened once
-                    for rr in range(L):
-                        if rowdt[p, b, rr] != DT_F16:
-                            w8 = wraw[p, b, rr].view(np.int8)
-                            wf = wflt[p, b, rr]
-                            for c in range(L):
-                                wf[c] = np.float32(w8[c])
-                    converted[p, b] = 1
                 _matvec_in_order(wflt[p, b], fa, y)
             kind = 1 if dt == DT_I8 else 0
             if F[r, C_ADD] == 1 and acc_kind[p, slot] != -1 and acc_kind[p, slot] != kind:
