@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from lpu._jit import njit
+from lpu._jit import njit, prefetch_row
 from lpu.isa.dtypes import bf16_from_f32_bits, half_from_f32_bits
 
 # Instruction classes (column C_CLS), set from the ISA table by lpu.machine.
@@ -681,6 +681,7 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
                 return H_BANK, i, t, sl, bank, i
             bank_read[sl, bank] = t
             word = addr * n_slices + sl
+            prefetch_row(mem2, word)  # a unit will use these bytes some cycles from now
             h = _swrite_ref(tag, sref, F[r, C_Z], st, t + lat, hop, word)
             if h:
                 return h, i, t + lat, F[r, C_Z], st, i
