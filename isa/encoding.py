@@ -40,12 +40,24 @@ def bits_f32(b: int) -> float:
     return struct.unpack("<f", struct.pack("<I", b & 0xFFFFFFFF))[0]
 
 
+_LAYOUTS: dict[str, tuple[list, frozenset]] = {}  # mnemonic -> (field layout, operand names)
+
+
+def _layout(ins: Instruction) -> tuple[list, frozenset]:
+    got = _LAYOUTS.get(ins.mnemonic)
+    if got is None:  # compilers encode hundreds of thousands of words: look the table up once
+        got = _LAYOUTS[ins.mnemonic] = (ins.field_layout(),
+                                        frozenset(op.name for op in ins.operands))
+    return got
+
+
 def encode(ins: Instruction | str, values: dict[str, int]) -> int:
     """Pack raw field values (ints as the table describes them) into one 64-bit word."""
     if isinstance(ins, str):
         ins = BY_MNEMONIC[ins]
     word = ins.opcode << OPCODE_SHIFT
-    for op, shift in ins.field_layout():
+    layout, names = _layout(ins)
+    for op, shift in layout:
         if op.name not in values:
             raise EncodingError(f"{ins.mnemonic}: missing operand {op.name}")
         v = int(values[op.name])
@@ -59,7 +71,7 @@ def encode(ins: Instruction | str, values: dict[str, int]) -> int:
             raise EncodingError(f"{ins.mnemonic}: {op.name}={v} does not fit in {op.bits} bits "
                                 f"(0..{(1 << op.bits) - 1})")
         word |= v << shift
-    extra = set(values) - {op.name for op in ins.operands}
+    extra = set(values) - names if len(values) > len(names) else ()
     if extra:
         raise EncodingError(f"{ins.mnemonic}: unknown operands {sorted(extra)}")
     return word

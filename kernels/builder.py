@@ -35,16 +35,20 @@ class Builder:
 
     # ---- data ------------------------------------------------------------------------------
     def data(self, name: str, dtype: str, shape: tuple[int, ...],
-             placement: list[tuple[str | int, int, int]], values: np.ndarray | None = None,
+             placement: list[tuple[str | int, int, int]] | np.ndarray, values: np.ndarray | None = None,
              words: np.ndarray | None = None) -> Segment:
-        """Place a tensor: placement rows are (MEM queue name or slice number, address, words).
+        """Place a tensor: placement rows are (MEM queue name or slice number, address, words),
+        or an int array [k, 3] of (slice number, address, words).
         values: the tensor (converted here), or words: its MEM words already converted."""
-        runs = []
-        for sl, addr, n in placement:
-            if isinstance(sl, str):
-                sl = self.chip.queue(sl).index
-            runs.append((sl, addr, n))
-        runs_a = np.asarray(runs, np.int32).reshape(-1, 3)
+        if isinstance(placement, np.ndarray):
+            runs_a = placement.astype(np.int32).reshape(-1, 3)
+        else:
+            runs = []
+            for sl, addr, n in placement:
+                if isinstance(sl, str):
+                    sl = self.chip.queue(sl).index
+                runs.append((sl, addr, n))
+            runs_a = np.asarray(runs, np.int32).reshape(-1, 3)
         need = words_for(tuple(shape), dtype, self.chip.lanes)
         if int(runs_a[:, 2].sum()) != need:
             raise LpuError(f"segment {name}: placement holds {int(runs_a[:, 2].sum())} words, "

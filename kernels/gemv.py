@@ -230,22 +230,28 @@ def _load_block(s: Scheduler, walloc: WeightAlloc, hem: Hemisphere, ws: list[str
         s.b.at(f"mxm{p}.w", tc, "lw", dt=wdt, a=stream(hem.to_plane, 0), n=nrows_c[ci],
                row=ci * rows)
     waves = [s.res.wave(hem.to_plane, hem.plane_stage, tc) for tc in wc]
-    for j in range(n_streams):
-        # stream j carries row r*rows + j//g, byte plane j%g, in the cycles it is used
-        cnt = sum(1 for n in nrows_c if j < n * g)
-        if cnt == 0:
-            break
+    # stream j carries row ci*rows + j//g, byte plane j%g, in the cycles ci it is used
+    cnts = [sum(1 for n in nrows_c if j < n * g) for j in range(n_streams)]
+    n_used = sum(1 for c in cnts if c)
+    a0s = [walloc.take(ws[j], cnts[j]) for j in range(n_used)]
+    ci = np.arange(len(wc))
+    ok = ci[:, None] < np.array(cnts[:n_used])[None, :]  # [cycle, stream]: carries a row
+    cix, jix = np.nonzero(ok)
+    rws = r0 + cix * rows + jix // g
+    w_slots[rws, k, jix % g, 0] = np.array([slice_of[q] for q in ws[:n_used]])[jix]
+    w_slots[rws, k, jix % g, 1] = np.array(a0s)[jix] + cix
+    waves_map = s.res.waves
+    for j in range(n_used):
+        cnt = cnts[j]
         q, dist, iv = ws[j], dists[j], ivs[j]
-        a0 = walloc.take(q, cnt)
+        a0 = a0s[j]
         busy = s.res.queue_busy.setdefault(q, set())
         t_rds = [tc - rd_lat - dist for tc in wc[:cnt]]
         if busy.intersection(t_rds):
             raise AssertionError(f"weight slice {q} double-booked")
         busy.update(t_rds)
         for w in waves[:cnt]:
-            s.res.waves.setdefault((hem.to_plane, j, w), []).append(iv)
-        w_slots[r0 + np.arange(cnt) * rows + j // g, k, j % g, 0] = slice_of[q]
-        w_slots[r0 + np.arange(cnt) * rows + j // g, k, j % g, 1] = a0 + np.arange(cnt)
+            waves_map.setdefault((hem.to_plane, j, w), []).append(iv)
         # consecutive cycles become one `read` + `repeat` with address step 1
         i0 = 0
         for i in range(1, cnt + 1):
@@ -315,8 +321,8 @@ def place_weights(s: Scheduler, name: str, plan: GemvPlan, values: np.ndarray | 
     """Declare the weight segment at the slots the schedule chose (values, or words already
     converted to MEM words, which a compiler reuses between steps)."""
     slots = plan.w_slots.reshape(-1, 2)
-    s.b.data(name, plan.wdt, (plan.M, plan.K), [(int(a), int(c), 1) for a, c in slots], values,
-             words)
+    runs = np.column_stack([slots, np.ones(len(slots), np.int64)])  # one word per run
+    s.b.data(name, plan.wdt, (plan.M, plan.K), runs, values, words)
 
 
 @dataclass
