@@ -13,7 +13,7 @@ from lpu.errors import LpuError
 from lpu.isa.chips import Chip, get_chip
 from lpu.isa.encoding import encode, f32_bits
 from lpu.isa.program import Program, Segment, tensor_to_words, words_for
-from lpu.isa.table import BY_MNEMONIC, DTYPES
+from lpu.isa.table import BY_MNEMONIC, DTYPES, OPCODE_SHIFT
 
 
 def stream(text: str | int) -> int:
@@ -24,6 +24,21 @@ def stream(text: str | int) -> int:
     return (d << 5) | int(text[1:])
 
 
+_SPECS: dict[str, tuple] = {}
+_REPEAT_OP = BY_MNEMONIC["repeat"].opcode
+_REPEAT_SHIFT = {op.name: shift for op, shift in BY_MNEMONIC["repeat"].field_layout()}
+
+
+def _spec(mnemonic: str) -> tuple:
+    """(instruction, fields as (name, kind, shift, bits, signed)), looked up once."""
+    got = _SPECS.get(mnemonic)
+    if got is None:
+        ins = BY_MNEMONIC[mnemonic]
+        got = _SPECS[mnemonic] = (ins, tuple((op.name, op.kind, shift, op.bits, op.signed)
+                                             for op, shift in ins.field_layout()))
+    return got
+
+
 class Builder:
     def __init__(self, chip: Chip | str, source: str = "<builder>") -> None:
         self.chip = get_chip(chip) if isinstance(chip, str) else chip
@@ -32,6 +47,7 @@ class Builder:
         self.segments: list[Segment] = []
         self.maps: list[np.ndarray] = []
         self._map_ids: dict[bytes, int] = {}
+        self._queues_seen: set[str] = set()
 
     # ---- data ------------------------------------------------------------------------------
     def data(self, name: str, dtype: str, shape: tuple[int, ...],
@@ -71,34 +87,46 @@ class Builder:
     # ---- instructions -----------------------------------------------------------------------
     def at(self, queue: str, cycle: int, mnemonic: str, repeat: tuple[int, int] | None = None,
            **ops) -> None:
-        """Issue `mnemonic` in `queue` at `cycle`; repeat=(n, d) re-issues it n times d apart."""
-        ins = BY_MNEMONIC[mnemonic]
-        vals = {}
+        """Issue `mnemonic` in `queue` at `cycle`; repeat=(n, d) re-issues it n times d apart.
+        Keyword arguments that are not operands of the instruction are ignored."""
+        ins, fields = _spec(mnemonic)
+        word = ins.opcode << OPCODE_SHIFT
         dtype_name = None
-        for op in ins.operands:
-            if op.name not in ops:
-                if op.name == "step":
-                    vals["step"] = 0
-                    continue
-                raise LpuError(f"{mnemonic}: missing operand {op.name}")
-            v = ops[op.name]
-            if op.kind == "dtype":
+        for name, kind, shift, bits, signed in fields:  # encode() inlined: compilers call this
+            if name in ops:                              # hundreds of thousands of times
+                v = ops[name]
+            elif name == "step":
+                v = 0
+            else:
+                raise LpuError(f"{mnemonic}: missing operand {name}")
+            if kind == "dtype":
                 dtype_name = v
                 v = DTYPES[v][0]
-            elif op.kind == "stream":
+            elif kind == "stream":
                 v = stream(v)
-            elif op.kind == "imm32":
+            elif kind == "imm32":
                 floaty = dtype_name in ("f16", "bf16", "f32")
                 v = f32_bits(float(v)) if floaty else int(v) & 0xFFFFFFFF
-            vals[op.name] = v
-        word = encode(ins, vals)
+            else:
+                v = int(v)
+            lo = -(1 << (bits - 1)) if signed else 0
+            if not lo <= v < lo + (1 << bits):  # encode() says exactly what does not fit
+                encode(ins, {**dict.fromkeys((f[0] for f in fields), 0), name: v})
+            word |= (v & ((1 << bits) - 1)) << shift
         lst = self._q.setdefault(queue, [])
         lst.append((cycle, word, 1))
         if repeat:
             n, d = repeat
             if n > 0:
-                lst.append((cycle + 1, encode("repeat", {"n": n, "d": d}), n * d))
-        self.chip.queue(queue)
+                if n < 65536 and 0 <= d < 256:  # the repeat word, as encode() packs it
+                    rep = ((_REPEAT_OP << OPCODE_SHIFT) | (n << _REPEAT_SHIFT["n"])
+                           | (d << _REPEAT_SHIFT["d"]))
+                else:
+                    rep = encode("repeat", {"n": n, "d": d})  # raises: does not fit
+                lst.append((cycle + 1, rep, n * d))
+        if queue not in self._queues_seen:
+            self.chip.queue(queue)  # raises for a queue the chip does not have
+            self._queues_seen.add(queue)
 
     def build(self) -> Program:
         queues: dict[str, np.ndarray] = {}
