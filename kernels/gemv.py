@@ -241,6 +241,7 @@ def _load_block(s: Scheduler, walloc: WeightAlloc, hem: Hemisphere, ws: list[str
     w_slots[rws, k, jix % g, 0] = np.array([slice_of[q] for q in ws[:n_used]])[jix]
     w_slots[rws, k, jix % g, 1] = np.array(a0s)[jix] + cix
     waves_map = s.res.waves
+    zbase = hem.to_plane << 5  # stream fields as the encoding has them (no text to parse)
     for j in range(n_used):
         cnt = cnts[j]
         q, dist, iv = ws[j], dists[j], ivs[j]
@@ -257,7 +258,7 @@ def _load_block(s: Scheduler, walloc: WeightAlloc, hem: Hemisphere, ws: list[str
         for i in range(1, cnt + 1):
             if i == cnt or t_rds[i] != t_rds[i - 1] + 1:
                 n = i - i0
-                s.b.at(q, t_rds[i0], "read", addr=a0 + i0, z=stream(hem.to_plane, j),
+                s.b.at(q, t_rds[i0], "read", addr=a0 + i0, z=zbase | j,
                        step=1 if n > 1 else 0, repeat=(n - 1, 1) if n > 1 else None)
                 i0 = i
     s.res.take_queue(f"mxm{p}.w", iw_t)
