@@ -40,14 +40,19 @@ def bits_f32(b: int) -> float:
     return struct.unpack("<f", struct.pack("<I", b & 0xFFFFFFFF))[0]
 
 
-_LAYOUTS: dict[str, tuple[list, frozenset]] = {}  # mnemonic -> (field layout, operand names)
+_FIELDS: dict[str, tuple[tuple, frozenset]] = {}
 
 
-def _layout(ins: Instruction) -> tuple[list, frozenset]:
-    got = _LAYOUTS.get(ins.mnemonic)
-    if got is None:  # compilers encode hundreds of thousands of words: look the table up once
-        got = _LAYOUTS[ins.mnemonic] = (ins.field_layout(),
-                                        frozenset(op.name for op in ins.operands))
+def fields_of(ins: Instruction) -> tuple[tuple, frozenset]:
+    """((name, kind, shift, bits, signed) per operand, in packing order; operand names), from
+    the ISA table, looked up once per instruction (compilers encode hundreds of thousands of
+    words)."""
+    got = _FIELDS.get(ins.mnemonic)
+    if got is None:
+        got = _FIELDS[ins.mnemonic] = (
+            tuple((op.name, op.kind, shift, op.bits, op.signed)
+                  for op, shift in ins.field_layout()),
+            frozenset(op.name for op in ins.operands))
     return got
 
 
@@ -56,20 +61,20 @@ def encode(ins: Instruction | str, values: dict[str, int]) -> int:
     if isinstance(ins, str):
         ins = BY_MNEMONIC[ins]
     word = ins.opcode << OPCODE_SHIFT
-    layout, names = _layout(ins)
-    for op, shift in layout:
-        if op.name not in values:
-            raise EncodingError(f"{ins.mnemonic}: missing operand {op.name}")
-        v = int(values[op.name])
-        if op.signed:
-            lo, hi = -(1 << (op.bits - 1)), (1 << (op.bits - 1)) - 1
+    fields, names = fields_of(ins)
+    for name, _, shift, bits, signed in fields:
+        if name not in values:
+            raise EncodingError(f"{ins.mnemonic}: missing operand {name}")
+        v = int(values[name])
+        if signed:
+            lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
             if not lo <= v <= hi:
-                raise EncodingError(f"{ins.mnemonic}: {op.name}={v} does not fit in a signed "
-                                    f"{op.bits}-bit field ({lo}..{hi})")
-            v &= (1 << op.bits) - 1
-        elif not 0 <= v < (1 << op.bits):
-            raise EncodingError(f"{ins.mnemonic}: {op.name}={v} does not fit in {op.bits} bits "
-                                f"(0..{(1 << op.bits) - 1})")
+                raise EncodingError(f"{ins.mnemonic}: {name}={v} does not fit in a signed "
+                                    f"{bits}-bit field ({lo}..{hi})")
+            v &= (1 << bits) - 1
+        elif not 0 <= v < (1 << bits):
+            raise EncodingError(f"{ins.mnemonic}: {name}={v} does not fit in {bits} bits "
+                                f"(0..{(1 << bits) - 1})")
         word |= v << shift
     extra = set(values) - names if len(values) > len(names) else ()
     if extra:

@@ -11,7 +11,7 @@ import numpy as np
 
 from lpu.errors import LpuError
 from lpu.isa.chips import Chip, get_chip
-from lpu.isa.encoding import encode, f32_bits
+from lpu.isa.encoding import encode, f32_bits, fields_of
 from lpu.isa.program import Program, Segment, tensor_to_words, words_for
 from lpu.isa.table import BY_MNEMONIC, DTYPES, OPCODE_SHIFT
 
@@ -24,19 +24,8 @@ def stream(text: str | int) -> int:
     return (d << 5) | int(text[1:])
 
 
-_SPECS: dict[str, tuple] = {}
 _REPEAT_OP = BY_MNEMONIC["repeat"].opcode
 _REPEAT_SHIFT = {op.name: shift for op, shift in BY_MNEMONIC["repeat"].field_layout()}
-
-
-def _spec(mnemonic: str) -> tuple:
-    """(instruction, fields as (name, kind, shift, bits, signed)), looked up once."""
-    got = _SPECS.get(mnemonic)
-    if got is None:
-        ins = BY_MNEMONIC[mnemonic]
-        got = _SPECS[mnemonic] = (ins, tuple((op.name, op.kind, shift, op.bits, op.signed)
-                                             for op, shift in ins.field_layout()))
-    return got
 
 
 class Builder:
@@ -89,7 +78,8 @@ class Builder:
            **ops) -> None:
         """Issue `mnemonic` in `queue` at `cycle`; repeat=(n, d) re-issues it n times d apart.
         Keyword arguments that are not operands of the instruction are ignored."""
-        ins, fields = _spec(mnemonic)
+        ins = BY_MNEMONIC[mnemonic]
+        fields, _ = fields_of(ins)
         word = ins.opcode << OPCODE_SHIFT
         dtype_name = None
         for name, kind, shift, bits, signed in fields:  # encode() inlined: compilers call this

@@ -58,32 +58,35 @@ def _wave(d: int, stage: int, cycle: int, hop: int) -> int:
 
 
 @njit
-def _swrite(tag, val, src, mem2, field, stage, cycle, hop, vec) -> int:
-    """Put a vector on stream `field` (dir<<5|id) at `stage`, landing at `cycle`."""
+def _claim(tag, src, field, stage, cycle, hop, word) -> int:
+    """Make stream `field` (dir<<5|id) at `stage` carry a new value landing at `cycle`: its
+    bytes are SRAM word `word` (by reference) or, with word -1, the entry's own bytes, which
+    the caller fills. Returns the entry's ring slot, or -1 when the entry is taken (collision)."""
     d = field >> 5
     s = field & 31
     w = _wave(d, stage, cycle, hop)
     slot = w & (tag.shape[2] - 1)
     if tag[d, s, slot, stage] == w:
-        return H_COLLISION
+        return -1
     tag[d, s, slot, stage] = w
-    src[d, s, slot, stage] = -1
-    _copy(val[d, s, slot, stage], vec)
+    src[d, s, slot, stage] = word
+    return slot
+
+
+@njit
+def _swrite(tag, val, src, mem2, field, stage, cycle, hop, vec) -> int:
+    """Put a vector on stream `field` (dir<<5|id) at `stage`, landing at `cycle`."""
+    slot = _claim(tag, src, field, stage, cycle, hop, -1)
+    if slot < 0:
+        return H_COLLISION
+    _copy(val[field >> 5, field & 31, slot, stage], vec)
     return 0
 
 
 @njit
 def _swrite_ref(tag, src, field, stage, cycle, hop, word) -> int:
     """Put SRAM word `word` on a stream by reference: no bytes move until someone reads it."""
-    d = field >> 5
-    s = field & 31
-    w = _wave(d, stage, cycle, hop)
-    slot = w & (tag.shape[2] - 1)
-    if tag[d, s, slot, stage] == w:
-        return H_COLLISION
-    tag[d, s, slot, stage] = w
-    src[d, s, slot, stage] = word
-    return 0
+    return H_COLLISION if _claim(tag, src, field, stage, cycle, hop, word) < 0 else 0
 
 
 @njit
@@ -128,25 +131,24 @@ def _sfind(tag, field, stage, cycle, hop) -> int:
 
 
 @njit
-def _sread(tag, val, src, mem2, field, stage, cycle, hop, out) -> int:
-    """Copy the live value of stream `field` at `stage` in `cycle` into out; H_EMPTY if none."""
+def _bytes_at(val, src, mem2, field, stage, cycle, hop, p):
+    """The bytes of the entry of stream `field` written at stage p (found by _sfind for a
+    reader at `stage` in `cycle`): its SRAM word when it holds one by reference, else its own."""
     d = field >> 5
     s = field & 31
-    w = _wave(d, stage, cycle, hop)
-    slot = w & (tag.shape[2] - 1)
-    if d == 0:  # eastward: the nearest writer at or west of this stage
-        for p in range(stage, -1, -1):
-            if tag[0, s, slot, p] == w:
-                k = src[0, s, slot, p]
-                _copy(out, mem2[k] if k >= 0 else val[0, s, slot, p])
-                return 0
-    else:
-        for p in range(stage, tag.shape[3]):
-            if tag[1, s, slot, p] == w:
-                k = src[1, s, slot, p]
-                _copy(out, mem2[k] if k >= 0 else val[1, s, slot, p])
-                return 0
-    return H_EMPTY
+    slot = _wave(d, stage, cycle, hop) & (val.shape[2] - 1)
+    k = src[d, s, slot, p]
+    return mem2[k] if k >= 0 else val[d, s, slot, p]
+
+
+@njit
+def _sread(tag, val, src, mem2, field, stage, cycle, hop, out) -> int:
+    """Copy the live value of stream `field` at `stage` in `cycle` into out; H_EMPTY if none."""
+    p = _sfind(tag, field, stage, cycle, hop)
+    if p < 0:
+        return H_EMPTY
+    _copy(out, _bytes_at(val, src, mem2, field, stage, cycle, hop, p))
+    return 0
 
 
 @njit
@@ -331,11 +333,7 @@ def _read_bits(tag, val, src, mem2, field, g, stage, cycle, hop, bits) -> int:
         p = _sfind(tag, f, stage, cycle, hop)
         if p < 0:
             return H_EMPTY
-        d = f >> 5
-        s = f & 31
-        slot = _wave(d, stage, cycle, hop) & (tag.shape[2] - 1)
-        k = src[d, s, slot, p]
-        row = mem2[k] if k >= 0 else val[d, s, slot, p]
+        row = _bytes_at(val, src, mem2, f, stage, cycle, hop, p)
         if j == 0:
             for l in range(L):
                 bits[l] = np.int64(row[l])
@@ -353,15 +351,10 @@ def _write_bits(tag, val, src, field, g, stage, cycle, hop, bits) -> int:
     L = bits.shape[0]
     for j in range(g):
         f = (field & 32) | ((field & 31) + j)
-        d = f >> 5
-        s = f & 31
-        w = _wave(d, stage, cycle, hop)
-        slot = w & (tag.shape[2] - 1)
-        if tag[d, s, slot, stage] == w:
+        slot = _claim(tag, src, f, stage, cycle, hop, -1)
+        if slot < 0:
             return H_COLLISION
-        tag[d, s, slot, stage] = w
-        src[d, s, slot, stage] = -1
-        dst = val[d, s, slot, stage]
+        dst = val[f >> 5, f & 31, slot, stage]
         sh = 8 * j
         for l in range(L):
             dst[l] = (bits[l] >> sh) & 0xFF
@@ -562,7 +555,7 @@ def workspace(n_streams: int, ring_w: int, n_stages: int, lanes: int, n_slices: 
         np.full((2, n_streams, ring_w, n_stages), -1, np.int64),  # sref: SRAM word or -1
         np.full(n_sram_words, -1, np.int64),  # read_head: each word's newest read-log entry
         np.full((4, 1 << 16), -1, np.int64),  # read log: word, stream entry, next, cycle
-        np.zeros((3, 16, L), np.uint8),  # planes, (spare), out_planes: lane moves
+        np.zeros((2, 16, L), np.uint8),  # planes, out_planes: lane moves and transposes
         np.zeros((3, L), np.int64),  # bits_a, bits_b, out_bits
         np.zeros((3, L), np.uint32),  # ua, ub (fp32 bits of operands a and b), int32 scratch
         np.zeros((2, L), np.int64),  # ia, ib
@@ -573,7 +566,7 @@ def workspace(n_streams: int, ring_w: int, n_stages: int, lanes: int, n_slices: 
         # and fp16 both widen exactly; rows never loaded are 0.0)
         np.zeros((planes_n, 2, L, L), np.float32),
         np.zeros((3, planes_n), np.int64),  # active, installed_at, iw_cycle
-        np.zeros((2, planes_n, 2), np.int64),  # per buffer: wdt ([1] spare)
+        np.zeros((planes_n, 2), np.int64),  # wdt: per [plane, buffer], the dtype of its last lw
         np.zeros((planes_n, 2, L), np.int64),  # rowdt: dtype each staged row was loaded as
         np.zeros((planes_n, acc_slots, L), np.float32),  # acc_f
         np.zeros((planes_n, acc_slots, L), np.int64),  # acc_i
@@ -595,7 +588,7 @@ def reset_workspace(ws: tuple) -> None:
     pst[0] = 0  # active buffer
     pst[1] = -1  # installed_at: nothing installed
     pst[2] = NEVER  # iw_cycle
-    bst[0] = -1  # wdt: nothing loaded
+    bst[...] = -1  # wdt: nothing loaded
     rowdt[...] = -1  # never loaded (zero bytes: 0.0 as any type)
     acc2[0] = -1  # acc_kind: never written
     acc2[1] = NEVER  # acc_ready
@@ -620,7 +613,7 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
     n = cycle.shape[0]
     ring_w = tag.shape[2]
     n_words = mem2.shape[0] // n_slices
-    planes, out_planes = pl3[0], pl3[2]  # pl3[1] spare
+    planes, out_planes = pl3[0], pl3[1]
     bits_a, bits_b, out_bits = bits3[0], bits3[1], bits3[2]
     ua, ub = u2[0], u2[1]  # fp32 bits of operand a; fa views the same memory
     fa = ua.view(np.float32)
@@ -638,7 +631,7 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
     active = pst[0]
     installed_at = pst[1]  # cycle the active buffer is usable, -1 none
     iw_cycle = pst[2]
-    wdt = bst[0]  # per [plane, buffer]: the dtype of its last lw
+    wdt = bst
     acc_kind = acc2[0]  # -1 never written, 0 float, 1 int
     acc_ready = acc2[1]
     four = np.int64(4)  # not a literal: one compiled specialisation of the helpers, not two
@@ -773,16 +766,13 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
             a = F[r, C_A]
             stg = 1 - active[p]
             wdt[p, stg] = dt
-            d = a >> 5
-            slot_w = _wave(d, st, t, hop) & (tag.shape[2] - 1)
             for rr in range(nrows):
                 # read the row's byte planes straight out of the stream registers
                 f0 = (a & 32) | ((a & 31) + rr * g)
                 p0 = _sfind(tag, f0, st, t, hop)
                 if p0 < 0:
                     return H_EMPTY, i, t, f0, st, i
-                k0 = sref[d, f0 & 31, slot_w, p0]
-                lo = mem2[k0] if k0 >= 0 else val[d, f0 & 31, slot_w, p0]
+                lo = _bytes_at(val, sref, mem2, f0, st, t, hop, p0)
                 row = F[r, C_ROW] + rr
                 rowdt[p, stg, row] = dt
                 if dt == DT_I8:  # widened to fp32 here, once (exact)
@@ -791,8 +781,7 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
                     p1 = _sfind(tag, f0 + 1, st, t, hop)
                     if p1 < 0:
                         return H_EMPTY, i, t, f0 + 1, st, i
-                    k1 = sref[d, (f0 + 1) & 31, slot_w, p1]
-                    hi = mem2[k1] if k1 >= 0 else val[d, (f0 + 1) & 31, slot_w, p1]
+                    hi = _bytes_at(val, sref, mem2, f0 + 1, st, t, hop, p1)
                     _f16_planes_to_f32(lo, hi, wflt[p, stg, row])
         elif cls == K_IW:
             p = q_index[q]
