@@ -16,7 +16,7 @@ from lpu.errors import LpuError
 from lpu.isa.chips import Chip, get_chip
 from lpu.isa.program import Program, tensor_to_words
 from lpu.kernels.config import ModelConfig
-from lpu.kernels.gemv import WeightAlloc, gemv, place_weights
+from lpu.kernels.gemv import WeightAlloc, gemv, loaded_rows, place_weights
 from lpu.kernels.sched import LatencyScheduler, Scheduler, Vec
 from lpu.kernels.vector_ops import reduce_all, tree
 
@@ -116,7 +116,7 @@ class Compiler:
         self.nd = -(-cfg.d_model // L)
         self.kv_of = np.arange(cfg.n_heads) // (cfg.n_heads // cfg.n_kv_heads)
         self.mats: dict[str, Matrix] = {}
-        self._words: dict[str, np.ndarray] = {}
+        self._words: dict[str, tuple[bytes | None, np.ndarray]] = {}  # name: (layout, words)
         self._plans: dict = {}  # weight placement of each GEMV (the same for every step)
         self._prepare()
 
@@ -188,10 +188,12 @@ class Compiler:
 
     # ---- sizes and bounds -------------------------------------------------------------------------
     def weight_words(self) -> int:
-        """MEM words the weights take as laid out (rows padded to whole vectors, byte planes)."""
+        """MEM words the weights take as laid out (rows padded to whole vectors, K tails packed
+        in pairs where they fit, byte planes)."""
         g = 1 if self.wdt == "i8" else 2
         L = self.chip.lanes
-        return sum(m.weights.shape[0] * (-(-m.K // L)) * g for m in self.mats.values())
+        return sum(loaded_rows(m.block_rows, m.K, L, self.wdt, True) * g
+                   for m in self.mats.values())
 
     def roofline(self, step: CompiledStep) -> dict:
         """The lower bound on a step's cycles (tsp.md): the largest of the weight feed, SRAM
@@ -258,9 +260,12 @@ class Compiler:
         s = Scheduler(self.chip, source=f"<{self.cfg.name} step pos={pos}>")
         spans = self._schedule_step(s, pos)
         for name, m in self.mats.items():
-            if name not in self._words:  # convert once; later steps hand the same array over
-                self._words[name] = tensor_to_words(m.weights, self.wdt, self.chip.lanes)
-            place_weights(s, f"{name}.W", self._plans[name], None, self._words[name])
+            plan = self._plans[name]
+            key = None if plan.layout is None else plan.layout.tobytes()
+            if name not in self._words or self._words[name][0] != key:  # convert once: later
+                self._words[name] = (key, tensor_to_words(  # steps, same layout, reuse it
+                    plan.arrange(m.weights), self.wdt, self.chip.lanes))
+            place_weights(s, f"{name}.W", plan, None, self._words[name][1])
         spans.insert(0, {"name": f"step pos={pos}", "kind": "step", "start": 0,
                          "end": s.last_cycle})
         return CompiledStep(s.build(), pos, s.predicted_cycles(), spans)
@@ -402,7 +407,7 @@ class Compiler:
     def _linear(self, s: Scheduler, walloc: WeightAlloc, name: str, xs: list[Vec],
                 consts: dict) -> list[Vec]:
         m = self.mats[name]
-        ys, plan = gemv(s, walloc, m.block_rows, m.K, self.wdt, xs)
+        ys, plan = gemv(s, walloc, m.block_rows, m.K, self.wdt, xs, pack=True)
         if plan is not None:  # None from a LatencyScheduler
             self._plans[name] = plan
         if m.scale is not None:

@@ -8,6 +8,7 @@ in the other direction.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,14 +45,49 @@ def hemispheres(chip: Chip) -> list[Hemisphere]:
 @dataclass
 class GemvPlan:
     """Where a GEMV's weights live: (slice index, address) of every weight word, and its
-    timing relative to its start."""
+    timing relative to its start. With packed K tails the weight segment is not W itself but
+    one row per weight row the planes load (see arrange)."""
 
     M: int
     K: int
     wdt: str
-    w_slots: np.ndarray  # int64 [M, kb, g, 2]
+    w_slots: np.ndarray  # int64 [rows, kb, g, 2] (packed: [loaded rows, 1, g, 2])
     blocks: int
     notes: dict = field(default_factory=dict)
+    # packed K tails: per loaded row (row of W for lanes 0.., its K block, row of W whose
+    # tail fills lanes tail..2*tail-1 or -1); None when W is laid out as it is
+    layout: np.ndarray | None = None
+    tail: int = 0
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """The shape of the weight segment."""
+        if self.layout is None:
+            return (self.M, self.K)
+        return (len(self.layout), self.lanes)
+
+    @property
+    def lanes(self) -> int:
+        return int(self.notes["lanes"])
+
+    def arrange(self, W: np.ndarray) -> np.ndarray:
+        """W (M, K) as the weight segment holds it: W itself, or one vector per loaded row with
+        two rows' K tails side by side (zeros where a row is absent)."""
+        if self.layout is None:
+            return W
+        L, kb = self.lanes, -(-self.K // self.lanes)
+        Wp = np.zeros((self.M, kb * L), W.dtype)
+        Wp[:, :self.K] = W
+        Wp = Wp.reshape(self.M, kb, L)
+        out = np.zeros((len(self.layout), L), W.dtype)
+        ra, k, rb = self.layout.T
+        full = (ra >= 0) & (k < kb - 1)
+        out[full] = Wp[ra[full], k[full]]
+        t = self.tail
+        for rows, lo in ((ra, 0), (rb, t)):  # the last K block: tails only
+            sel = (rows >= 0) & (k == kb - 1)
+            out[sel, lo:lo + t] = Wp[rows[sel], kb - 1, :t]
+        return out
 
 
 class WeightAlloc:
@@ -78,14 +114,59 @@ def blocks_of(M: int, lanes: int) -> list[int]:
     return [min(lanes, M - i) for i in range(0, M, lanes)]
 
 
+# Packing pays where a GEMV has many output blocks (the LM head): in a layer's short GEMVs the
+# permuted activations arrive later than the blocks that need them (measured on gpt2-small,
+# `lpu compile --model gpt2-small --weights-dtype int8`). The first blocks, one per plane of
+# tsp-v1, stay unpaired for the same reason.
+PACK_MIN_BLOCKS = 12
+PACK_FIRST_SINGLE = 4
+
+
+def units_of(block_rows: list[int], K: int, lanes: int, wdt: str, pack: bool,
+             first_single: int = PACK_FIRST_SINGLE) -> tuple[list[tuple[int, ...]], int]:
+    """Output blocks in scheduling units: (m,), or a pair (mA, mB) whose last K blocks share one
+    loaded block when pack is set, the weights are int8 and both tails fit in one vector (tail
+    lanes <= L/2); and the lanes of the last K block in use when packing (else 0).
+    Packing needs finite weights (a zero activation lane times inf would be NaN): int8 always is."""
+    kb = -(-K // lanes)
+    tail = K - (kb - 1) * lanes
+    mb = len(block_rows)
+    if not (pack and wdt == "i8" and 2 * tail <= lanes and mb >= PACK_MIN_BLOCKS):
+        return [(m,) for m in range(mb)], 0
+    m = min(first_single, mb)
+    units: list[tuple[int, ...]] = [(i,) for i in range(m)]
+    while m + 1 < mb:
+        units.append((m, m + 1))
+        m += 2
+    if m < mb:
+        units.append((m,))
+    return units, tail
+
+
+def loaded_rows(block_rows: list[int], K: int, lanes: int, wdt: str, pack: bool) -> int:
+    """Weight rows a GEMV streams into the planes (per byte plane): every row of every K block,
+    less what packed tails share."""
+    units, _ = units_of(block_rows, K, lanes, wdt, pack)
+    kb = -(-K // lanes)
+    return sum((kb - 1) * sum(block_rows[m] for m in u) + max(block_rows[m] for m in u)
+               for u in units)
+
+
 def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str,
          xs: list[Vec], earliest: int = 0, hems: list[Hemisphere] | None = None,
-         mask: bool = True) -> tuple[list[Vec], GemvPlan]:
+         mask: bool = True, pack: bool = False) -> tuple[list[Vec], GemvPlan]:
     """Schedule y = W @ x with x given as f16 vectors in MEM. M is a row count, or a list with
     the rows of each output block (a block may use fewer lanes than the vector has, e.g. a
     head-aligned layout); the weights are the valid rows of all blocks, in order. Returns one
     f32 output vector per block (lanes past a block's rows are zero when mask is set) and the
-    weight placement."""
+    weight placement.
+
+    pack: two output blocks share one loaded block for their last K block when its tail fits
+    twice in a vector (K = 768: 128 lanes). That block holds block A's tails in lanes 0..t-1
+    and block B's in t..2t-1, and is multiplied twice: by the tail of x with the other lanes
+    zeroed (into A's accumulator), then by it moved up t lanes (into B's). Each product sum is
+    the unpacked one plus zero terms, so the bits are the same; the weight segment is then the
+    packed rows (GemvPlan.arrange)."""
     chip = s.chip
     L = chip.lanes
     g = nbytes(wdt)
@@ -104,24 +185,33 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
         return _gemv_latency(s, block_rows, xs, hems, mask), None
     iw_lat, mv_lat, acc_lat = (lat(chip, m) for m in ("iw", "mv", "acc"))
     rd_lat = lat(chip, "read")
-    w_slots = np.full((M, kb, g, 2), -1, np.int64)
+    units, tail = units_of(block_rows, K, L, wdt, pack)
+    x_last = [xs[-1], None]  # the activations of the last K block: (A's, B's)
+    if tail:
+        n_rows = loaded_rows(block_rows, K, L, wdt, pack)
+        w_slots = np.full((n_rows, 1, g, 2), -1, np.int64)
+        layout = np.full((n_rows, 3), -1, np.int64)
+    else:
+        w_slots = np.full((M, kb, g, 2), -1, np.int64)
+        layout = None
+    n_loaded = n_blocks = 0  # packed: loaded rows so far; blocks loaded
     ys: list[Vec | None] = [None] * mb
     # Output blocks split between hemispheres; within one, planes take turns.
     # Output blocks go to the hemisphere with the least weight traffic so far (over all
     # GEMVs of the program), which balances both SRAM use and streaming time.
     st8 = s.mxm_state  # plane state carried between GEMVs (see Scheduler)
     load = st8.setdefault("load", {h.name: 0 for h in hems})
-    owner: dict[str, list[int]] = {h.name: [] for h in hems}
-    for m in range(mb):
+    owner: dict[str, list[tuple[int, ...]]] = {h.name: [] for h in hems}
+    for u in units:
         h = min(hems, key=lambda h: (load[h.name], h.name != "w")).name
-        owner[h].append(m)
-        load[h] += block_rows[m] * kb
+        owner[h].append(u)
+        load[h] += loaded_rows([block_rows[m] for m in u], K, L, wdt, pack)
     # Weights do not depend on x: streaming starts as soon as the hemisphere's streams and
     # planes allow (prefetching into the planes' staging buffers); only the products wait.
     t_start = earliest
-    for hi, hem in enumerate(hems):
-        ms = owner[hem.name]
-        if not ms:
+    for hem in hems:
+        us = owner[hem.name]
+        if not us:
             continue
         ws = hem.weight_slices
         n_streams = (min(len(ws), chip.streams) // g) * g
@@ -133,15 +223,6 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
         dists = [abs(stage_of[q] - hem.plane_stage) * chip.hop_cycles for q in ws]
         ivs = [(min(stage_of[q], hem.plane_stage), max(stage_of[q], hem.plane_stage)) for q in ws]
         far = max(abs(st - hem.plane_stage) for st in stage_of.values())
-        # blocks in turns: for each group of output blocks (one per plane), each k; the planes
-        # of a turn load one after the other and then multiply in one shared cycle, so x_k
-        # rides the streams once per turn, not once per block (the weight streams are full)
-        turns = []
-        P = len(hem.planes)
-        for i in range(0, len(ms), P):
-            group = ms[i:i + P]
-            for k in range(kb):
-                turns.append([(m, k, hem.planes[j]) for j, m in enumerate(group)])
         used: set[int] = set()
         # the first weight word must be readable: reads start far * hop + read latency earlier
         cursor = max(t_start + far * chip.hop_cycles + rd_lat,
@@ -150,38 +231,52 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
         # accumulator slot comes next, and when each slot has been read out
         plane_ready = {p: max(cursor, st8["ready"].get(p, 0)) for p in hem.planes}
         slot_of_m: dict[int, int] = {}
-        for turn in turns:
-            k = turn[0][1]
-            mv_min = 0
-            for m, _, p in turn:
+        if any(len(u) > 1 for u in us):
+            x_last = _tail_activations(s, hem, xs[-1], tail)
+        for loads, phases, outs in _turns(us, hem.planes, st8["ready"], kb, xs, x_last):
+            iw_of: dict[int, int] = {}
+            for p, u, k in loads:
+                n = max(block_rows[m] for m in u)
+                n_blocks += 1
+                if layout is None:
+                    r0, kk = row0[u[0]], k
+                else:  # packed rows in load order; which rows of W each holds
+                    r0, kk = n_loaded, 0
+                    for j, m in enumerate(u):
+                        idx = np.arange(block_rows[m])
+                        layout[n_loaded + idx, 2 * j] = row0[m] + idx
+                    layout[n_loaded:n_loaded + n, 1] = k
+                    n_loaded += n
                 cursor, iw_t = _load_block(s, walloc, hem, ws, dists, ivs, slice_of, rows,
                                            n_streams, rd_lat, used, cursor, plane_ready[p],
-                                           p, block_rows[m], wdt, w_slots, row0[m], k)
+                                           p, n, wdt, w_slots, r0, kk)
                 plane_ready[p] = iw_t + 1
                 st8["ready"][p] = iw_t + 1
                 st8["feed"][hem.name] = cursor
-                if m not in slot_of_m:
-                    n_used = st8["slot"].get(p, 0)
-                    slot_of_m[m] = n_used % chip.mxm_acc_slots
-                    st8["slot"][p] = n_used + 1
-                free = st8["slot_free"].get((p, slot_of_m[m]), 0) if k == 0 else 0
-                mv_min = max(mv_min, iw_t + iw_lat, free)
-            mv_t = mv_min
-            while mv_t in used or s._fetch_plan(xs[k], hem.plane_stage, mv_t) is None or \
-                    not all(s.res.queue_free(f"mxm{p}.a", mv_t) for _, _, p in turn):
-                mv_t += 1
-            used.add(mv_t)
-            plan = s._fetch_plan(xs[k], hem.plane_stage, mv_t)
-            xname = s._take_fetch(xs[k], hem.plane_stage, mv_t, plan)
-            for m, _, p in turn:
-                slot = slot_of_m[m]
-                st8["last_mv"][p] = mv_t
-                s.res.take_queue(f"mxm{p}.a", mv_t)
-                s.b.at(f"mxm{p}.a", mv_t, "mv", dt="f16", a=xname, acc=slot,
-                       add=0 if k == 0 else 1)
-            if k < kb - 1:
-                continue
-            for m, _, p in turn:  # results out: acc -> 4 streams away from the plane -> MEM
+                iw_of[p] = iw_t
+            mv_t = -1
+            for x, mvs in phases:
+                mv_min = mv_t + 1
+                for p, m, add in mvs:
+                    if m not in slot_of_m:
+                        n_used = st8["slot"].get(p, 0)
+                        slot_of_m[m] = n_used % chip.mxm_acc_slots
+                        st8["slot"][p] = n_used + 1
+                    free = 0 if add else st8["slot_free"].get((p, slot_of_m[m]), 0)
+                    mv_min = max(mv_min, iw_of[p] + iw_lat, free)
+                mv_t = mv_min
+                while mv_t in used or s._fetch_plan(x, hem.plane_stage, mv_t) is None or \
+                        not all(s.res.queue_free(f"mxm{p}.a", mv_t) for p, _, _ in mvs):
+                    mv_t += 1
+                used.add(mv_t)
+                plan = s._fetch_plan(x, hem.plane_stage, mv_t)
+                xname = s._take_fetch(x, hem.plane_stage, mv_t, plan)
+                for p, m, add in mvs:
+                    st8["last_mv"][p] = mv_t
+                    s.res.take_queue(f"mxm{p}.a", mv_t)
+                    s.b.at(f"mxm{p}.a", mv_t, "mv", dt="f16", a=xname, acc=slot_of_m[m],
+                           add=int(add))
+            for p, m in outs:  # results out: acc -> 4 streams away from the plane -> MEM
                 slot = slot_of_m[m]
                 dst = s.mem.vector("f32", chip.vxm_stage)
                 t_acc = mv_t + mv_lat
@@ -200,8 +295,57 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
                     ys[m] = s.op("and", [ys[m], s.lane_mask(nvalid)], "f32")
     if (w_slots.reshape(-1, 2) < 0).any():
         raise AssertionError("a weight word was not placed")
-    return [y for y in ys if y is not None], GemvPlan(M, K, wdt, w_slots, mb * kb,
-                                                      {"rows_per_cycle": rows})
+    return [y for y in ys if y is not None], GemvPlan(
+        M, K, wdt, w_slots, n_blocks, {"rows_per_cycle": rows, "lanes": L}, layout, tail)
+
+
+def _tail_activations(s: Scheduler, hem: Hemisphere, x: Vec, tail: int) -> list[Vec]:
+    """The two activations of a packed tail block, made once per input vector by the
+    hemisphere's own SXM (on the way from the VXM to its planes): x with lanes past the tail
+    zeroed, and x's tail moved up to lanes tail..2*tail-1 (zeros elsewhere)."""
+    key = ("x_last", x, tail, hem.name)  # q, k and v share theirs
+    if key not in s.mxm_state:
+        lane = np.arange(s.chip.lanes)
+        pool = [q for q in s.sxm_queues if q.startswith(f"sxm.{hem.name}")]
+        s.mxm_state[key] = [
+            s.op("permute", [x], "f16", sg=2, queue_pool=pool,
+                 map=s.b.lane_map(np.where(sel, src, -1)))
+            for sel, src in ((lane < tail, lane), ((lane >= tail) & (lane < 2 * tail), lane - tail))]
+    return s.mxm_state[key]
+
+
+def _turns(units: list[tuple[int, ...]], planes: list[int], ready: dict[int, int], kb: int,
+           xs: list[Vec], x_last: list) -> Iterator[tuple[list, list, list]]:
+    """The turns of one hemisphere's share of a GEMV, as (loads, phases, read-outs). Each group
+    of units (one per plane, the planes free soonest first) runs its planes side by side, one
+    block each per turn; the planes of a turn load one after the other and then multiply in
+    shared cycles (one phase per activation), so an activation rides the streams once per turn,
+    not once per block (the weight streams are full). A plane's blocks: an output block's K
+    blocks in order; a pair's: A's, B's but the last, then the shared tail block (A's last
+    product, then B's), so each sums its K blocks in the unpacked order (the same bits).
+    Groups are made as they are reached, so `ready` is current."""
+    P = len(planes)
+    for i in range(0, len(units), P):
+        order = sorted(planes, key=lambda p: (ready.get(p, 0), p))
+        seqs = []  # per plane: [(load, [(x, m)], [m read out])]
+        for u, p in zip(units[i:i + P], order, strict=False):
+            seq = [((m,), k, [(xs[k], m)], []) for m in u for k in range(kb - 1)]
+            tail_mvs = [(x_last[0], u[0]), (x_last[1], u[1])] if len(u) > 1 else [(xs[-1], u[0])]
+            seq.append((u, kb - 1, tail_mvs, list(u)))
+            seqs.append((p, seq))
+        started: set[int] = set()
+        for t in range(max(len(q) for _, q in seqs)):
+            loads, phases, outs = [], {}, []
+            for p, seq in seqs:
+                if t >= len(seq):
+                    continue
+                blk, k, mvs, done = seq[t]
+                loads.append((p, blk, k))
+                for x, m in mvs:
+                    phases.setdefault(id(x), (x, []))[1].append((p, m, m in started))
+                    started.add(m)
+                outs += [(p, m) for m in done]
+            yield loads, list(phases.values()), outs
 
 
 def _load_block(s: Scheduler, walloc: WeightAlloc, hem: Hemisphere, ws: list[str],
@@ -320,10 +464,13 @@ def _weights_fit(s: Scheduler, hem: Hemisphere, ws: list[str], dists: list[int],
 def place_weights(s: Scheduler, name: str, plan: GemvPlan, values: np.ndarray | None,
                   words: np.ndarray | None = None) -> None:
     """Declare the weight segment at the slots the schedule chose (values, or words already
-    converted to MEM words, which a compiler reuses between steps)."""
+    converted to MEM words, which a compiler reuses between steps). values is W (M, K); words
+    are those of plan.arrange(W)."""
     slots = plan.w_slots.reshape(-1, 2)
     runs = np.column_stack([slots, np.ones(len(slots), np.int64)])  # one word per run
-    s.b.data(name, plan.wdt, (plan.M, plan.K), runs, values, words)
+    if values is not None:
+        values = plan.arrange(np.asarray(values).reshape(plan.M, plan.K))
+    s.b.data(name, plan.wdt, plan.shape, runs, values, words)
 
 
 @dataclass
@@ -335,12 +482,15 @@ class GemvResult:
 
 
 def build_gemv(M: int, K: int, wdt: str = "f16", chip: str = "tsp-v1",
-               weights: np.ndarray | None = None, x: np.ndarray | None = None) -> GemvResult:
-    """A standalone GEMV program: segments W (M, K) wdt, x (K,) f16, y (M,) f32."""
+               weights: np.ndarray | None = None, x: np.ndarray | None = None,
+               pack: bool = False) -> GemvResult:
+    """A standalone GEMV program: segments W (M, K) wdt, x (K,) f16, y (M,) f32 (with pack, W
+    is the packed layout: GemvResult.notes["plan"].arrange turns W into it)."""
     s = Scheduler(chip, source=f"<gemv {M}x{K} {wdt}>")
     xs = s.place("x", "f16", x, K)
     walloc = WeightAlloc(s.chip)
-    ys, plan = gemv(s, walloc, M, K, wdt, xs, earliest=0)
+    ys, plan = gemv(s, walloc, M, K, wdt, xs, earliest=0, pack=pack)
     place_weights(s, "W", plan, weights)
     s.output("y", ys, M)
-    return GemvResult(s.build(), s.predicted_cycles(), plan.blocks, plan.notes)
+    return GemvResult(s.build(), s.predicted_cycles(), plan.blocks,
+                      {**plan.notes, "plan": plan})

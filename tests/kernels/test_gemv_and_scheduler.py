@@ -33,6 +33,29 @@ def test_gemv_matches_numpy_for_any_shape(M, K, wdt):
     assert np.max(np.abs(m.dump("y") - ref)) < 1e-5 * np.max(np.abs(ref))
 
 
+@pytest.mark.parametrize("chip,M,K", [("tsp-v1", 12 * 320 + 17, 768), ("mini", 16 * 13, 40)])
+def test_packed_k_tails_give_the_same_bits_with_fewer_blocks(chip, M, K):
+    # two output blocks share one loaded block for their K tails (K = 768: 128 of 320 lanes);
+    # each product is the unpacked one plus zero terms, so y is the same to the bit
+    rng = np.random.default_rng(K)
+    W = np.clip(np.rint(rng.standard_normal((M, K)) * 40), -127, 127)
+    x = rng.standard_normal(K).astype(np.float32)
+    x[:4] = [-0.0, 65504, 6e-8, -6e-8]  # a signed zero, the largest f16, subnormals
+    ys, blocks = {}, {}
+    for pack in (False, True):
+        g = build_gemv(M, K, "i8", chip, weights=W, x=x, pack=pack)
+        m = Machine(g.program)
+        assert m.run().cycles == g.predicted_cycles
+        ys[pack], blocks[pack], plan = m.dump("y"), g.blocks, g.notes["plan"]
+    mb, kb = -(-M // plan.lanes), -(-K // plan.lanes)
+    assert blocks[False] == mb * kb
+    assert blocks[True] == mb * kb - (mb - 4) // 2  # the first 4 unpaired, then pairs
+    assert plan.layout is not None and plan.shape == (len(plan.layout), plan.lanes)
+    np.testing.assert_array_equal(ys[True].view(np.uint32), ys[False].view(np.uint32))
+    ref = _ref(W, x)
+    assert np.max(np.abs(ys[True] - ref)) < 1e-5 * np.max(np.abs(ref))
+
+
 def test_two_gemvs_share_the_planes_and_both_are_right():
     # y1 = A x, y2 = B y1(fp16): the second waits for the first, planes and slots are reused
     rng = np.random.default_rng(7)
