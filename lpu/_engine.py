@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from lpu._jit import njit, prefetch_row
+from lpu._simd import matvec_groups1, matvec_groups4, transpose_rows8
 from lpu.isa.dtypes import bf16_from_f32_bits, half_from_f32_bits
 
 # Instruction classes (column C_CLS), set from the ISA table by lpu.machine.
@@ -204,26 +205,105 @@ def _f16_planes_to_f32(lo, hi, out):
 
 
 @njit
-def _widen_i8(raw, out):
-    """int8 bytes -> their fp32 values (exact), a loop the compiler vectorises."""
-    w = raw.view(np.int8)
-    for c in range(out.shape[0]):
-        out[c] = np.float32(w[c])
+def _lw_i8(tag, val, sref, mem2, a, nrows, row0, st, t, hop, wt, rdt, pos):
+    """lw of int8 rows row0.. from streams a, a+1, ..: each row's bytes into the transposed
+    groups of 8 (whole aligned groups 16 lanes a step, the rest lane by lane). Returns
+    (hazard, stream field)."""
+    for rr in range(nrows):  # every row must be on its stream before anything is written
+        f = (a & 32) | ((a & 31) + rr)
+        pos[rr] = _sfind(tag, f, st, t, hop)
+        if pos[rr] < 0:
+            return H_EMPTY, f
+        rdt[row0 + rr] = DT_I8
+    L = mem2.shape[1]
+    rr = 0
+    while rr < nrows:
+        row = row0 + rr
+        f = (a & 32) | ((a & 31) + rr)
+        if row % 8 == 0 and rr + 8 <= nrows and L % 16 == 0:
+            transpose_rows8(_bytes_at(val, sref, mem2, f, st, t, hop, pos[rr]),
+                            _bytes_at(val, sref, mem2, f + 1, st, t, hop, pos[rr + 1]),
+                            _bytes_at(val, sref, mem2, f + 2, st, t, hop, pos[rr + 2]),
+                            _bytes_at(val, sref, mem2, f + 3, st, t, hop, pos[rr + 3]),
+                            _bytes_at(val, sref, mem2, f + 4, st, t, hop, pos[rr + 4]),
+                            _bytes_at(val, sref, mem2, f + 5, st, t, hop, pos[rr + 5]),
+                            _bytes_at(val, sref, mem2, f + 6, st, t, hop, pos[rr + 6]),
+                            _bytes_at(val, sref, mem2, f + 7, st, t, hop, pos[rr + 7]),
+                            wt[row // 8])
+            rr += 8
+        else:
+            lo = _bytes_at(val, sref, mem2, f, st, t, hop, pos[rr])
+            o = wt[row // 8]
+            j = row % 8
+            for c in range(L):
+                o[8 * c + j] = lo[c]
+            rr += 1
+    return 0, 0
 
 
 @njit
-def _matvec_i8(W, xi, y, x32):
-    """int8 weights (held as their exact fp32 values) x int8 activations, summed exactly in
-    int32 (|sum| <= 320 * 128 * 128 < 2^31, so any order gives the same bits); y gets the
-    sums as fp32, exact because |sum| < 2^24."""
-    L = W.shape[1]
+def _row_in_order(Wf, Wt, rdt, r, x, y):
+    """y[r] for one row, from wherever its dtype keeps it, summed in lane order."""
+    acc = np.float32(0.0)
+    if rdt[r] == DT_F16:
+        w = Wf[r]
+        for c in range(x.shape[0]):
+            acc += w[c] * x[c]
+    else:
+        o = Wt[r // 8].view(np.int8)
+        j = r % 8
+        for c in range(x.shape[0]):
+            acc += np.float32(o[8 * c + j]) * x[c]
+    y[r] = acc
+
+
+@njit
+def _matvec_rows(Wf, Wt, rdt, x, y):
+    """y = W @ x in fp32, each row summed in lane order: fp16 rows from Wf (fp32 values, one
+    row each), int8 rows from Wt (transposed groups of 8: 8 rows per vector operation)."""
+    L = y.shape[0]
+    n16 = 0
+    for r in range(L):
+        if rdt[r] == DT_F16:
+            n16 += 1
+    if n16 == L:
+        _matvec_in_order(Wf, x, y)
+        return
+    G = L // 8
+    g = 0
+    while g < G:
+        if n16 == 0 and g + 4 <= G:
+            matvec_groups4(Wt, g, x, y)
+            g += 4
+            continue
+        pure = True
+        for j in range(8):
+            if rdt[8 * g + j] == DT_F16:
+                pure = False
+        if pure:
+            matvec_groups1(Wt, g, x, y)
+        else:
+            for j in range(8):
+                _row_in_order(Wf, Wt, rdt, 8 * g + j, x, y)
+        g += 1
+    for r in range(8 * G, L):
+        _row_in_order(Wf, Wt, rdt, r, x, y)
+
+
+@njit
+def _matvec_i8(Wt, xi, y, x32):
+    """int8 weights (transposed groups of 8 rows) x int8 activations, summed exactly in int32
+    (|sum| <= 320 * 128 * 128 < 2^31, so any order gives the same bits); y gets the sums as
+    fp32, exact because |sum| < 2^24."""
+    L = y.shape[0]
     for c in range(L):
         x32[c] = np.int32(xi[c])
-    for r in range(W.shape[0]):
-        w = W[r]
+    for r in range(L):
+        o = Wt[r // 8].view(np.int8)
+        j = r % 8
         acc = np.int32(0)
         for c in range(L):
-            acc += np.int32(w[c]) * x32[c]
+            acc += np.int32(o[8 * c + j]) * x32[c]
         y[r] = np.float32(acc)
 
 
@@ -562,9 +642,12 @@ def workspace(n_streams: int, ring_w: int, n_stages: int, lanes: int, n_slices: 
         np.zeros((2, L), np.float32),  # fz, y
         np.zeros((3, P), np.int64),  # pending writes: cycle, slice, address
         np.zeros((P, L), np.uint8),  # pending writes: data
-        # the weights: two buffers per plane (staging, active), every row as fp32 values (int8
-        # and fp16 both widen exactly; rows never loaded are 0.0)
+        # the weights: two buffers per plane (staging, active). fp16 rows as fp32 values, one
+        # row each; int8 rows as bytes in groups of 8 rows, transposed (lpu._simd: row 8g + j,
+        # lane c at [g, 8c + j]). A row is read from where its dtype (rowdt) says; rows never
+        # loaded are zero in both
         np.zeros((planes_n, 2, L, L), np.float32),
+        np.zeros((planes_n, 2, -(-L // 8), 8 * L), np.uint8),
         np.zeros((3, planes_n), np.int64),  # active, installed_at, iw_cycle
         np.zeros((planes_n, 2), np.int64),  # wdt: per [plane, buffer], the dtype of its last lw
         np.zeros((planes_n, 2, L), np.int64),  # rowdt: dtype each staged row was loaded as
@@ -581,9 +664,9 @@ def workspace(n_streams: int, ring_w: int, n_stages: int, lanes: int, n_slices: 
 def reset_workspace(ws: tuple) -> None:
     """A fresh chip's MXM and scratch state, as every run starts (stream and SRAM bookkeeping
     need no reset: the epoch keeps old entries from matching)."""
-    (_, _, _, _, _, pl3, bits3, u2, i2, f2, _, _, wflt, pst, bst, rowdt, acc_f, acc_i, acc2,
-     _) = ws
-    for a in (pl3, bits3, u2, i2, f2, wflt, acc_f, acc_i):
+    (_, _, _, _, _, pl3, bits3, u2, i2, f2, _, _, wflt, wi8t, pst, bst, rowdt, acc_f, acc_i,
+     acc2, _) = ws
+    for a in (pl3, bits3, u2, i2, f2, wflt, wi8t, acc_f, acc_i):
         a[...] = 0
     pst[0] = 0  # active buffer
     pst[1] = -1  # installed_at: nothing installed
@@ -607,8 +690,8 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
     busy: int64 [queues] (out): instances issued per queue. f16tab: uint32 [65536], the fp32
     bits of every fp16 value. ws: the arrays from workspace().
     """
-    (tag, val, sref, read_head, read_log, pl3, bits3, u2, i2, f2, pend_i, pend_data, wflt, pst,
-     bst, rowdt, acc_f, acc_i, acc2, banks) = ws
+    (tag, val, sref, read_head, read_log, pl3, bits3, u2, i2, f2, pend_i, pend_data, wflt, wi8t,
+     pst, bst, rowdt, acc_f, acc_i, acc2, banks) = ws
     L = mem2.shape[1]
     n = cycle.shape[0]
     ring_w = tag.shape[2]
@@ -766,6 +849,13 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
             a = F[r, C_A]
             stg = 1 - active[p]
             wdt[p, stg] = dt
+            row0 = F[r, C_ROW]
+            if dt == DT_I8:
+                h, f0 = _lw_i8(tag, val, sref, mem2, a, nrows, row0, st, t, hop, wi8t[p, stg],
+                               rowdt[p, stg], ia)  # ia: scratch here
+                if h:
+                    return h, i, t, f0, st, i
+                continue
             for rr in range(nrows):
                 # read the row's byte planes straight out of the stream registers
                 f0 = (a & 32) | ((a & 31) + rr * g)
@@ -773,16 +863,14 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
                 if p0 < 0:
                     return H_EMPTY, i, t, f0, st, i
                 lo = _bytes_at(val, sref, mem2, f0, st, t, hop, p0)
-                row = F[r, C_ROW] + rr
+                row = row0 + rr
                 rowdt[p, stg, row] = dt
-                if dt == DT_I8:  # widened to fp32 here, once (exact)
-                    _widen_i8(lo, wflt[p, stg, row])
-                else:  # fp16: converted to fp32 once, here
-                    p1 = _sfind(tag, f0 + 1, st, t, hop)
-                    if p1 < 0:
-                        return H_EMPTY, i, t, f0 + 1, st, i
-                    hi = _bytes_at(val, sref, mem2, f0 + 1, st, t, hop, p1)
-                    _f16_planes_to_f32(lo, hi, wflt[p, stg, row])
+                # fp16: converted to fp32 once, here
+                p1 = _sfind(tag, f0 + 1, st, t, hop)
+                if p1 < 0:
+                    return H_EMPTY, i, t, f0 + 1, st, i
+                hi = _bytes_at(val, sref, mem2, f0 + 1, st, t, hop, p1)
+                _f16_planes_to_f32(lo, hi, wflt[p, stg, row])
         elif cls == K_IW:
             p = q_index[q]
             active[p] = 1 - active[p]
@@ -807,9 +895,9 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
             if dt == DT_I8:  # int8 x int8, exact in int32 (and so in any order)
                 if wdt[p, b] != DT_I8 or _has_row_of(rowdt[p, b], DT_F16):
                     return H_ACC_TYPE, i, t, p, -1, i  # int8 activations need int8 weights
-                _matvec_i8(wflt[p, b], ia, y, x32)
+                _matvec_i8(wi8t[p, b], ia, y, x32)
             else:
-                _matvec_in_order(wflt[p, b], fa, y)
+                _matvec_rows(wflt[p, b], wi8t[p, b], rowdt[p, b], fa, y)
             kind = 1 if dt == DT_I8 else 0
             if F[r, C_ADD] == 1 and acc_kind[p, slot] != -1 and acc_kind[p, slot] != kind:
                 return H_ACC_TYPE, i, t, p, slot, i

@@ -31,11 +31,14 @@ def run(chip):
         h.update(np.ascontiguousarray(m.dump(f"o{i}")).tobytes())
     return {"cycles": r.cycles, "hash": h.hexdigest()}
 
-def mv(chip):
+def mv(chip, wdt="f16"):
     from lpu.kernels.gemv import build_gemv
     rng = np.random.default_rng(1)
     L = 16 if chip == "mini" else 320
-    g = build_gemv(L, L, "f16", chip, weights=rng.standard_normal((L, L)), x=rng.standard_normal(L))
+    W = rng.standard_normal((L, L))
+    if wdt == "i8":  # int8 rows live transposed in groups of 8 (lpu._simd)
+        W = np.clip(np.rint(W * 40), -127, 127)
+    g = build_gemv(L, 3 * L, wdt, chip, weights=np.tile(W, 3), x=rng.standard_normal(3 * L))
     m = Machine(g.program); r = m.run()
     return {"cycles": r.cycles, "hash": hashlib.sha256(m.dump("y").tobytes()).hexdigest()}
 
@@ -70,9 +73,9 @@ def mini_mix():
     return {"cycles": r.cycles, "hash": h.hexdigest()}
 
 if sys.argv[1] == "mini":
-    out = {"mix": mini_mix()}
+    out = {"mix": mini_mix(), "mv8": mv("mini", "i8")}
 else:
-    out = {"vec": run(sys.argv[1]), "mv": mv(sys.argv[1])}
+    out = {"vec": run(sys.argv[1]), "mv": mv(sys.argv[1]), "mv8": mv(sys.argv[1], "i8")}
 print(json.dumps(out))
 """
 
@@ -92,6 +95,6 @@ def test_two_processes_give_identical_bits_and_cycles():
 
 
 def test_the_kernel_without_the_jit_gives_the_same_bits_and_cycles():
-    # the plain-Python run is slow, so it covers the small chip: transcendentals, a reduction
-    # and a conversion, each compared bit for bit with the compiled kernel
+    # the plain-Python run is slow, so it covers the small chip: transcendentals, a reduction,
+    # a conversion and an int8 GEMV, each compared bit for bit with the compiled kernel
     assert _run("mini", nojit=True) == _run("mini")
