@@ -11,7 +11,14 @@ import math
 import numpy as np
 
 from lpu._jit import njit, prefetch_row
-from lpu._simd import matvec_groups1, matvec_groups4, transpose_rows8
+from lpu._simd import (
+    matvec_f16x1,
+    matvec_f16x4,
+    matvec_i8x1,
+    matvec_i8x4,
+    transpose_f16,
+    transpose_i8,
+)
 from lpu.isa.dtypes import bf16_from_f32_bits, half_from_f32_bits
 
 # Instruction classes (column C_CLS), set from the ISA table by lpu.machine.
@@ -153,141 +160,122 @@ def _sread(tag, val, src, mem2, field, stage, cycle, hop, out) -> int:
 
 
 @njit
-def _matvec_in_order(W, x, y):
-    """y[r] = sum over c of W[r, c] * x[c], each row summed in fp32 in lane order c = 0..L-1.
-    Eight rows run side by side so their additions overlap; each row's order is unchanged."""
-    R, C = W.shape
-    r0 = 0
-    while r0 + 8 <= R:
-        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = np.float32(0.0)
-        w0, w1, w2, w3 = W[r0], W[r0 + 1], W[r0 + 2], W[r0 + 3]
-        w4, w5, w6, w7 = W[r0 + 4], W[r0 + 5], W[r0 + 6], W[r0 + 7]
-        for c in range(C):
-            xc = x[c]
-            a0 += w0[c] * xc
-            a1 += w1[c] * xc
-            a2 += w2[c] * xc
-            a3 += w3[c] * xc
-            a4 += w4[c] * xc
-            a5 += w5[c] * xc
-            a6 += w6[c] * xc
-            a7 += w7[c] * xc
-        y[r0], y[r0 + 1], y[r0 + 2], y[r0 + 3] = a0, a1, a2, a3
-        y[r0 + 4], y[r0 + 5], y[r0 + 6], y[r0 + 7] = a4, a5, a6, a7
-        r0 += 8
-    for r in range(r0, R):
-        acc = np.float32(0.0)
-        for c in range(C):
-            acc += W[r, c] * x[c]
-        y[r] = acc
-
-
-@njit
-def _f16_planes_to_f32(lo, hi, out):
-    """fp16 byte planes (low, high) -> float32 values in out, exactly (NaN payloads kept), in
-    three loops the compiler vectorises (a table lookup per lane measured 1.5x slower): shift the
-    magnitude into fp32 position and scale by 2^112 (renormalising subnormals exactly), then
-    patch inf/NaN and the sign."""
-    out_u = out.view(np.uint32)
-    n = lo.shape[0]
-    for c in range(n):
-        u = np.uint32(lo[c]) | (np.uint32(hi[c]) << np.uint32(8))
-        out_u[c] = (u & np.uint32(0x7FFF)) << np.uint32(13)
-    magic = np.float32(5.192296858534828e33)  # 2**112
-    for c in range(n):
-        out[c] = out[c] * magic
-    for c in range(n):
-        u = np.uint32(lo[c]) | (np.uint32(hi[c]) << np.uint32(8))
-        b = out_u[c]
-        if (u & np.uint32(0x7FFF)) >= np.uint32(0x7C00):
-            b = np.uint32(0x7F800000) | ((u & np.uint32(0x3FF)) << np.uint32(13))
-        out_u[c] = b | ((u & np.uint32(0x8000)) << np.uint32(16))
-
-
-@njit
-def _lw_i8(tag, val, sref, mem2, a, nrows, row0, st, t, hop, wt, rdt, pos):
-    """lw of int8 rows row0.. from streams a, a+1, ..: each row's bytes into the transposed
-    groups of 8 (whole aligned groups 16 lanes a step, the rest lane by lane). Returns
-    (hazard, stream field)."""
-    for rr in range(nrows):  # every row must be on its stream before anything is written
-        f = (a & 32) | ((a & 31) + rr)
-        pos[rr] = _sfind(tag, f, st, t, hop)
-        if pos[rr] < 0:
+def _lw(tag, val, sref, mem2, a, g, nrows, row0, st, t, hop, wt8, wt16, rdt, pos, dt):
+    """lw of nrows rows from streams a.. (g byte planes per row: int8 or fp16) into the staging
+    buffer's transposed groups of 8 (lpu._simd): whole aligned groups 16 lanes a step, the rest
+    lane by lane. pos: scratch for g * nrows stream positions. Returns (hazard, stream field)."""
+    for k in range(nrows * g):  # every byte plane must be on its stream before any is written
+        f = (a & 32) | ((a & 31) + k)
+        pos[k] = _sfind(tag, f, st, t, hop)
+        if pos[k] < 0:
             return H_EMPTY, f
-        rdt[row0 + rr] = DT_I8
     L = mem2.shape[1]
+    b = a & 32
+    s0 = a & 31
     rr = 0
     while rr < nrows:
         row = row0 + rr
-        f = (a & 32) | ((a & 31) + rr)
+        f = b | (s0 + rr * g)
         if row % 8 == 0 and rr + 8 <= nrows and L % 16 == 0:
-            transpose_rows8(_bytes_at(val, sref, mem2, f, st, t, hop, pos[rr]),
-                            _bytes_at(val, sref, mem2, f + 1, st, t, hop, pos[rr + 1]),
-                            _bytes_at(val, sref, mem2, f + 2, st, t, hop, pos[rr + 2]),
-                            _bytes_at(val, sref, mem2, f + 3, st, t, hop, pos[rr + 3]),
-                            _bytes_at(val, sref, mem2, f + 4, st, t, hop, pos[rr + 4]),
-                            _bytes_at(val, sref, mem2, f + 5, st, t, hop, pos[rr + 5]),
-                            _bytes_at(val, sref, mem2, f + 6, st, t, hop, pos[rr + 6]),
-                            _bytes_at(val, sref, mem2, f + 7, st, t, hop, pos[rr + 7]),
-                            wt[row // 8])
-            rr += 8
+            if g == 1:
+                transpose_i8(_bytes_at(val, sref, mem2, f, st, t, hop, pos[rr]),
+                             _bytes_at(val, sref, mem2, f + 1, st, t, hop, pos[rr + 1]),
+                             _bytes_at(val, sref, mem2, f + 2, st, t, hop, pos[rr + 2]),
+                             _bytes_at(val, sref, mem2, f + 3, st, t, hop, pos[rr + 3]),
+                             _bytes_at(val, sref, mem2, f + 4, st, t, hop, pos[rr + 4]),
+                             _bytes_at(val, sref, mem2, f + 5, st, t, hop, pos[rr + 5]),
+                             _bytes_at(val, sref, mem2, f + 6, st, t, hop, pos[rr + 6]),
+                             _bytes_at(val, sref, mem2, f + 7, st, t, hop, pos[rr + 7]),
+                             wt8[row // 8])
+            else:
+                k = 2 * rr
+                transpose_f16(_bytes_at(val, sref, mem2, f, st, t, hop, pos[k]),
+                              _bytes_at(val, sref, mem2, f + 1, st, t, hop, pos[k + 1]),
+                              _bytes_at(val, sref, mem2, f + 2, st, t, hop, pos[k + 2]),
+                              _bytes_at(val, sref, mem2, f + 3, st, t, hop, pos[k + 3]),
+                              _bytes_at(val, sref, mem2, f + 4, st, t, hop, pos[k + 4]),
+                              _bytes_at(val, sref, mem2, f + 5, st, t, hop, pos[k + 5]),
+                              _bytes_at(val, sref, mem2, f + 6, st, t, hop, pos[k + 6]),
+                              _bytes_at(val, sref, mem2, f + 7, st, t, hop, pos[k + 7]),
+                              _bytes_at(val, sref, mem2, f + 8, st, t, hop, pos[k + 8]),
+                              _bytes_at(val, sref, mem2, f + 9, st, t, hop, pos[k + 9]),
+                              _bytes_at(val, sref, mem2, f + 10, st, t, hop, pos[k + 10]),
+                              _bytes_at(val, sref, mem2, f + 11, st, t, hop, pos[k + 11]),
+                              _bytes_at(val, sref, mem2, f + 12, st, t, hop, pos[k + 12]),
+                              _bytes_at(val, sref, mem2, f + 13, st, t, hop, pos[k + 13]),
+                              _bytes_at(val, sref, mem2, f + 14, st, t, hop, pos[k + 14]),
+                              _bytes_at(val, sref, mem2, f + 15, st, t, hop, pos[k + 15]),
+                              wt16[row // 8])
+            n = 8
         else:
-            lo = _bytes_at(val, sref, mem2, f, st, t, hop, pos[rr])
-            o = wt[row // 8]
             j = row % 8
-            for c in range(L):
-                o[8 * c + j] = lo[c]
-            rr += 1
+            lo = _bytes_at(val, sref, mem2, f, st, t, hop, pos[rr * g])
+            if g == 1:
+                o8 = wt8[row // 8]
+                for c in range(L):
+                    o8[8 * c + j] = lo[c]
+            else:
+                hi = _bytes_at(val, sref, mem2, f + 1, st, t, hop, pos[rr * g + 1])
+                o16 = wt16[row // 8]
+                for c in range(L):
+                    o16[8 * c + j] = np.uint16(lo[c]) | (np.uint16(hi[c]) << np.uint16(8))
+            n = 1
+        for k in range(n):
+            rdt[row + k] = dt
+        rr += n
     return 0, 0
 
 
 @njit
-def _row_in_order(Wf, Wt, rdt, r, x, y):
-    """y[r] for one row, from wherever its dtype keeps it, summed in lane order."""
+def _row_in_order(Wt8, Wt16, rdt, r, x, y, f16f):
+    """y[r] for one row, from the buffer its dtype keeps it in, summed in lane order."""
     acc = np.float32(0.0)
+    j = r % 8
     if rdt[r] == DT_F16:
-        w = Wf[r]
+        o16 = Wt16[r // 8]
         for c in range(x.shape[0]):
-            acc += w[c] * x[c]
+            acc += f16f[o16[8 * c + j]] * x[c]
     else:
-        o = Wt[r // 8].view(np.int8)
-        j = r % 8
+        o8 = Wt8[r // 8].view(np.int8)
         for c in range(x.shape[0]):
-            acc += np.float32(o[8 * c + j]) * x[c]
+            acc += np.float32(o8[8 * c + j]) * x[c]
     y[r] = acc
 
 
 @njit
-def _matvec_rows(Wf, Wt, rdt, x, y):
-    """y = W @ x in fp32, each row summed in lane order: fp16 rows from Wf (fp32 values, one
-    row each), int8 rows from Wt (transposed groups of 8: 8 rows per vector operation)."""
+def _matvec_rows(Wt8, Wt16, rdt, x, y, f16f):
+    """y = W @ x in fp32, each row summed in lane order, 8 rows per vector operation where a
+    group of 8 rows has one dtype (int8 rows in Wt8, fp16 rows in Wt16; rows never loaded are
+    zero in both)."""
     L = y.shape[0]
     n16 = 0
     for r in range(L):
         if rdt[r] == DT_F16:
             n16 += 1
-    if n16 == L:
-        _matvec_in_order(Wf, x, y)
-        return
     G = L // 8
     g = 0
     while g < G:
-        if n16 == 0 and g + 4 <= G:
-            matvec_groups4(Wt, g, x, y)
+        if g + 4 <= G and (n16 == 0 or n16 == L):
+            if n16 == 0:
+                matvec_i8x4(Wt8, g, x, y)
+            else:
+                matvec_f16x4(Wt16, g, x, y)
             g += 4
             continue
-        pure = True
+        k16 = 0
         for j in range(8):
             if rdt[8 * g + j] == DT_F16:
-                pure = False
-        if pure:
-            matvec_groups1(Wt, g, x, y)
+                k16 += 1
+        if k16 == 0:
+            matvec_i8x1(Wt8, g, x, y)
+        elif k16 == 8:
+            matvec_f16x1(Wt16, g, x, y)
         else:
             for j in range(8):
-                _row_in_order(Wf, Wt, rdt, 8 * g + j, x, y)
+                _row_in_order(Wt8, Wt16, rdt, 8 * g + j, x, y, f16f)
         g += 1
     for r in range(8 * G, L):
-        _row_in_order(Wf, Wt, rdt, r, x, y)
+        _row_in_order(Wt8, Wt16, rdt, r, x, y, f16f)
 
 
 @njit
@@ -642,11 +630,11 @@ def workspace(n_streams: int, ring_w: int, n_stages: int, lanes: int, n_slices: 
         np.zeros((2, L), np.float32),  # fz, y
         np.zeros((3, P), np.int64),  # pending writes: cycle, slice, address
         np.zeros((P, L), np.uint8),  # pending writes: data
-        # the weights: two buffers per plane (staging, active). fp16 rows as fp32 values, one
-        # row each; int8 rows as bytes in groups of 8 rows, transposed (lpu._simd: row 8g + j,
-        # lane c at [g, 8c + j]). A row is read from where its dtype (rowdt) says; rows never
-        # loaded are zero in both
-        np.zeros((planes_n, 2, L, L), np.float32),
+        # the weights: two buffers per plane (staging, active), rows in groups of 8, transposed
+        # (lpu._simd: row 8g + j, lane c at [g, 8c + j]): int8 rows as bytes, fp16 rows as
+        # their bits. A row is read from where its dtype (rowdt) says; rows never loaded are
+        # zero in both
+        np.zeros((planes_n, 2, -(-L // 8), 8 * L), np.uint16),
         np.zeros((planes_n, 2, -(-L // 8), 8 * L), np.uint8),
         np.zeros((3, planes_n), np.int64),  # active, installed_at, iw_cycle
         np.zeros((planes_n, 2), np.int64),  # wdt: per [plane, buffer], the dtype of its last lw
@@ -664,9 +652,9 @@ def workspace(n_streams: int, ring_w: int, n_stages: int, lanes: int, n_slices: 
 def reset_workspace(ws: tuple) -> None:
     """A fresh chip's MXM and scratch state, as every run starts (stream and SRAM bookkeeping
     need no reset: the epoch keeps old entries from matching)."""
-    (_, _, _, _, _, pl3, bits3, u2, i2, f2, _, _, wflt, wi8t, pst, bst, rowdt, acc_f, acc_i,
+    (_, _, _, _, _, pl3, bits3, u2, i2, f2, _, _, wf16t, wi8t, pst, bst, rowdt, acc_f, acc_i,
      acc2, _) = ws
-    for a in (pl3, bits3, u2, i2, f2, wflt, wi8t, acc_f, acc_i):
+    for a in (pl3, bits3, u2, i2, f2, wf16t, wi8t, acc_f, acc_i):
         a[...] = 0
     pst[0] = 0  # active buffer
     pst[1] = -1  # installed_at: nothing installed
@@ -690,7 +678,7 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
     busy: int64 [queues] (out): instances issued per queue. f16tab: uint32 [65536], the fp32
     bits of every fp16 value. ws: the arrays from workspace().
     """
-    (tag, val, sref, read_head, read_log, pl3, bits3, u2, i2, f2, pend_i, pend_data, wflt, wi8t,
+    (tag, val, sref, read_head, read_log, pl3, bits3, u2, i2, f2, pend_i, pend_data, wf16t, wi8t,
      pst, bst, rowdt, acc_f, acc_i, acc2, banks) = ws
     L = mem2.shape[1]
     n = cycle.shape[0]
@@ -717,6 +705,7 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
     wdt = bst
     acc_kind = acc2[0]  # -1 never written, 0 float, 1 int
     acc_ready = acc2[1]
+    f16f = f16tab.view(np.float32)  # fp16 bits -> their fp32 values
     four = np.int64(4)  # not a literal: one compiled specialisation of the helpers, not two
     sixteen = np.int64(16)
 
@@ -849,28 +838,11 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
             a = F[r, C_A]
             stg = 1 - active[p]
             wdt[p, stg] = dt
-            row0 = F[r, C_ROW]
-            if dt == DT_I8:
-                h, f0 = _lw_i8(tag, val, sref, mem2, a, nrows, row0, st, t, hop, wi8t[p, stg],
-                               rowdt[p, stg], ia)  # ia: scratch here
-                if h:
-                    return h, i, t, f0, st, i
-                continue
-            for rr in range(nrows):
-                # read the row's byte planes straight out of the stream registers
-                f0 = (a & 32) | ((a & 31) + rr * g)
-                p0 = _sfind(tag, f0, st, t, hop)
-                if p0 < 0:
-                    return H_EMPTY, i, t, f0, st, i
-                lo = _bytes_at(val, sref, mem2, f0, st, t, hop, p0)
-                row = row0 + rr
-                rowdt[p, stg, row] = dt
-                # fp16: converted to fp32 once, here
-                p1 = _sfind(tag, f0 + 1, st, t, hop)
-                if p1 < 0:
-                    return H_EMPTY, i, t, f0 + 1, st, i
-                hi = _bytes_at(val, sref, mem2, f0 + 1, st, t, hop, p1)
-                _f16_planes_to_f32(lo, hi, wflt[p, stg, row])
+            # the rows' byte planes straight out of the stream registers (ia: scratch here)
+            h, f0 = _lw(tag, val, sref, mem2, a, g, nrows, F[r, C_ROW], st, t, hop, wi8t[p, stg],
+                        wf16t[p, stg], rowdt[p, stg], ia, dt)
+            if h:
+                return h, i, t, f0, st, i
         elif cls == K_IW:
             p = q_index[q]
             active[p] = 1 - active[p]
@@ -897,7 +869,7 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
                     return H_ACC_TYPE, i, t, p, -1, i  # int8 activations need int8 weights
                 _matvec_i8(wi8t[p, b], ia, y, x32)
             else:
-                _matvec_rows(wflt[p, b], wi8t[p, b], rowdt[p, b], fa, y)
+                _matvec_rows(wi8t[p, b], wf16t[p, b], rowdt[p, b], fa, y, f16f)
             kind = 1 if dt == DT_I8 else 0
             if F[r, C_ADD] == 1 and acc_kind[p, slot] != -1 and acc_kind[p, slot] != kind:
                 return H_ACC_TYPE, i, t, p, slot, i

@@ -1,11 +1,13 @@
-"""Vector kernels for int8 MXM weights that Numba's loop vectorizer cannot produce on its own:
-rows stored 8 to a group, transposed, and in-order products over 8 rows per vector operation.
+"""Vector kernels for MXM weights that Numba's loop vectorizer cannot produce on its own: rows
+stored 8 to a group, transposed, and in-order products over 8 rows per vector operation.
 
-A plane's int8 weights are kept as groups of 8 rows: group g holds rows 8g..8g+7 with
-o[8c + j] = W[8g + j, c], so one 8-lane vector load gives column c of 8 rows. Each row's sum
-still runs over c = 0..L-1 in order, one fp32 multiply and one fp32 add per term (no fused
-multiply-add, no reassociation): the same bits as a row-at-a-time loop, 8 rows per instruction.
-With the JIT disabled, plain Python loops compute the same.
+A plane's weights are kept as groups of 8 rows in their own encoding (int8 bytes, fp16 bits):
+group g holds rows 8g..8g+7 with o[8c + j] = W[8g + j, c], so one 8-lane vector load gives
+column c of 8 rows. Each row's sum still runs over c = 0..L-1 in order, one exact widening to
+fp32, one fp32 multiply and one fp32 add per term (no fused multiply-add, no reassociation): the
+same bits as a row-at-a-time loop, 8 rows per instruction. Which NaN a sum of NaNs keeps is the
+CPU's choice; the MXM's read-out (`acc`) gives one NaN for all. With the JIT disabled, plain
+Python loops compute the same.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ def _intrinsics():
     from numba.core import cgutils
     from numba.extending import intrinsic
 
-    i8, i32, i64, f32 = ir.IntType(8), ir.IntType(32), ir.IntType(64), ir.FloatType()
+    i8, i16, i32, i64, f32 = (ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64),
+                              ir.FloatType())
     stages, order = _network()
 
     def data(context, builder, ty, val):
@@ -60,36 +63,60 @@ def _intrinsics():
     def const(n):
         return ir.Constant(i64, n)
 
+    def transpose(context, builder, sig, args, nrow_args: int, elem):
+        """Codegen of both transposes: the 8 rows' next 16 columns as <16 x elem> vectors
+        (from one byte plane each, or two: low and high byte of a 16-bit value), through the
+        network, out as 8 vectors of 2 columns."""
+        planes = [data(context, builder, t, v) for t, v in zip(sig.args[:nrow_args],
+                                                               args[:nrow_args], strict=True)]
+        n = builder.extract_value(planes[0].shape, 0)
+        op = data(context, builder, sig.args[nrow_args], args[nrow_args]).data
+        v16b, v16 = ir.VectorType(i8, 16), ir.VectorType(elem, 16)
+        per_row = nrow_args // 8
+        with cgutils.for_range(builder, builder.udiv(n, const(16))) as loop:
+            c0 = builder.mul(loop.index, const(16))
+            loads = [builder.load(builder.bitcast(builder.gep(a.data, [c0]), v16b.as_pointer()),
+                                  align=1) for a in planes]
+            if per_row == 1:
+                vecs = loads
+            else:  # fp16: low byte | high byte << 8
+                vecs = [builder.or_(builder.zext(loads[2 * j], v16),
+                                    builder.shl(builder.zext(loads[2 * j + 1], v16),
+                                                ir.Constant(v16, [8] * 16)))
+                        for j in range(8)]
+            for ops in stages:
+                new = [None] * 8
+                for o, a, b, mask in ops:
+                    new[o] = builder.shuffle_vector(vecs[a], vecs[b],
+                                                    ir.Constant(ir.VectorType(i32, 16), mask))
+                vecs = new
+            for k in range(8):
+                q = builder.gep(op, [builder.mul(builder.add(c0, const(2 * k)), const(8))])
+                builder.store(vecs[order[k]], builder.bitcast(q, v16.as_pointer()), align=1)
+        return context.get_dummy_value()
+
     @intrinsic
-    def transpose_rows8(typingctx, r0, r1, r2, r3, r4, r5, r6, r7, out):
-        """out[8c + j] = rj[c] for c < len(r0) (a multiple of 16): 16 columns per step."""
+    def transpose_i8(typingctx, r0, r1, r2, r3, r4, r5, r6, r7, out):
+        """out[8c + j] = rj[c] (bytes) for c < len(r0), a multiple of 16."""
         def codegen(context, builder, sig, args):
-            rows = [data(context, builder, t, v) for t, v in zip(sig.args[:8], args[:8],
-                                                                 strict=True)]
-            n = builder.extract_value(rows[0].shape, 0)
-            op = data(context, builder, sig.args[8], args[8]).data
-            v16 = ir.VectorType(i8, 16)
-            with cgutils.for_range(builder, builder.udiv(n, const(16))) as loop:
-                c0 = builder.mul(loop.index, const(16))
-                vecs = [builder.load(builder.bitcast(builder.gep(r.data, [c0]), v16.as_pointer()),
-                                     align=1) for r in rows]
-                for ops in stages:
-                    new = [None] * 8
-                    for o, a, b, mask in ops:
-                        new[o] = builder.shuffle_vector(vecs[a], vecs[b],
-                                                        ir.Constant(ir.VectorType(i32, 16), mask))
-                    vecs = new
-                for k in range(8):
-                    q = builder.gep(op, [builder.mul(builder.add(c0, const(2 * k)), const(8))])
-                    builder.store(vecs[order[k]], builder.bitcast(q, v16.as_pointer()), align=1)
-            return context.get_dummy_value()
+            return transpose(context, builder, sig, args, 8, i8)
 
         return types.void(r0, r1, r2, r3, r4, r5, r6, r7, out), codegen
 
-    def make_matvec(ng: int):
+    @intrinsic
+    def transpose_f16(typingctx, l0, h0, l1, h1, l2, h2, l3, h3, l4, h4, l5, h5, l6, h6, l7,
+                      h7, out):
+        """out[8c + j] = lj[c] | hj[c] << 8 (uint16: fp16 bits from their two byte planes)."""
+        def codegen(context, builder, sig, args):
+            return transpose(context, builder, sig, args, 16, i16)
+
+        return types.void(l0, h0, l1, h1, l2, h2, l3, h3, l4, h4, l5, h5, l6, h6, l7, h7,
+                          out), codegen
+
+    def make_matvec(ng: int, f16: bool):
         @intrinsic
         def matvec_groups(typingctx, o, g0, x, y):
-            """y[8g + j] = sum over c in order of int8(o[g, 8c + j]) * x[c], for the ng groups
+            """y[8g + j] = sum over c in order of W(o[g, 8c + j]) * x[c], for the ng groups
             g0..g0+ng-1 side by side (independent sums hide the add latency)."""
             def codegen(context, builder, sig, args):
                 oa = data(context, builder, sig.args[0], args[0])
@@ -97,7 +124,7 @@ def _intrinsics():
                 xa = data(context, builder, sig.args[2], args[2])
                 n = builder.extract_value(xa.shape, 0)
                 yp = data(context, builder, sig.args[3], args[3]).data
-                v8f, v8b = ir.VectorType(f32, 8), ir.VectorType(i8, 8)
+                v8f, v8w = ir.VectorType(f32, 8), ir.VectorType(i16 if f16 else i8, 8)
                 bases = [builder.gep(oa.data, [builder.mul(builder.add(args[1], const(k)), stride)])
                          for k in range(ng)]
                 accs = [cgutils.alloca_once_value(builder, ir.Constant(v8f, [0.0] * 8))
@@ -112,8 +139,13 @@ def _intrinsics():
                     c8 = builder.mul(c, const(8))
                     for k in range(ng):
                         wb = builder.load(builder.bitcast(builder.gep(bases[k], [c8]),
-                                                          v8b.as_pointer()), align=1)
-                        prod = builder.fmul(builder.sitofp(wb, v8f), xv)
+                                                          v8w.as_pointer()), align=1)
+                        if f16:  # exact, as the table the kernel uses elsewhere
+                            w = builder.fpext(builder.bitcast(wb, ir.VectorType(ir.HalfType(), 8)),
+                                              v8f)
+                        else:
+                            w = builder.sitofp(wb, v8f)
+                        prod = builder.fmul(w, xv)
                         builder.store(builder.fadd(builder.load(accs[k]), prod), accs[k])
                 for k in range(ng):
                     q = builder.gep(yp, [builder.mul(builder.add(args[1], const(k)), const(8))])
@@ -125,18 +157,28 @@ def _intrinsics():
 
         return matvec_groups
 
-    return transpose_rows8, make_matvec(4), make_matvec(1)
+    return (transpose_i8, transpose_f16, make_matvec(4, False), make_matvec(1, False),
+            make_matvec(4, True), make_matvec(1, True))
 
 
-def _transpose_rows8_python(r0, r1, r2, r3, r4, r5, r6, r7, out) -> None:
-    n = r0.shape[0] // 16 * 16
-    for j, r in enumerate((r0, r1, r2, r3, r4, r5, r6, r7)):
+def _transpose_i8_python(*args) -> None:
+    out, rows = args[-1], args[:-1]
+    n = rows[0].shape[0] // 16 * 16
+    for j, r in enumerate(rows):
         out[j:8 * n:8] = r[:n]
 
 
-def _matvec_groups_python(ng: int):
+def _transpose_f16_python(*args) -> None:
+    out, planes = args[-1], args[:-1]
+    n = planes[0].shape[0] // 16 * 16
+    for j in range(8):
+        lo, hi = planes[2 * j], planes[2 * j + 1]
+        out[j:8 * n:8] = lo[:n].astype(np.uint16) | (hi[:n].astype(np.uint16) << 8)
+
+
+def _matvec_groups_python(ng: int, f16: bool):
     def matvec_groups(o, g0, x, y) -> None:
-        w = o.view(np.int8).astype(np.float32)
+        w = (o.view(np.float16) if f16 else o.view(np.int8)).astype(np.float32)
         with np.errstate(all="ignore"):  # 0 * inf is nan here as on the chip, silently
             for g in range(g0, g0 + ng):
                 for j in range(8):
@@ -148,7 +190,10 @@ def _matvec_groups_python(ng: int):
 
 
 if numba_config.DISABLE_JIT:
-    transpose_rows8 = _transpose_rows8_python
-    matvec_groups4, matvec_groups1 = _matvec_groups_python(4), _matvec_groups_python(1)
+    transpose_i8, transpose_f16 = _transpose_i8_python, _transpose_f16_python
+    matvec_i8x4, matvec_i8x1, matvec_f16x4, matvec_f16x1 = (
+        _matvec_groups_python(4, False), _matvec_groups_python(1, False),
+        _matvec_groups_python(4, True), _matvec_groups_python(1, True))
 else:
-    transpose_rows8, matvec_groups4, matvec_groups1 = _intrinsics()
+    (transpose_i8, transpose_f16, matvec_i8x4, matvec_i8x1, matvec_f16x4,
+     matvec_f16x1) = _intrinsics()

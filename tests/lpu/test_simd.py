@@ -1,30 +1,50 @@
-"""The int8 weight kernels of lpu._simd: rows transposed in groups of 8, products 8 rows per
-vector operation, each row still summed in lane order: the same bits as a row at a time, and
-the same as their plain-Python forms (what NUMBA_DISABLE_JIT=1 runs)."""
+"""The weight kernels of lpu._simd: rows transposed in groups of 8, products 8 rows per vector
+operation, each row still summed in lane order: the same bits as a row at a time, and the same
+as their plain-Python forms (what NUMBA_DISABLE_JIT=1 runs)."""
 
 import numpy as np
 import pytest
 from numba import njit
 
 from lpu import _simd
-from lpu._engine import _matvec_in_order
 
 
 @njit
-def _transpose(rows, out):
-    _simd.transpose_rows8(rows[0], rows[1], rows[2], rows[3], rows[4], rows[5], rows[6], rows[7],
-                          out)
+def _row_at_a_time(W, x, y):
+    for r in range(W.shape[0]):
+        acc = np.float32(0.0)
+        for c in range(W.shape[1]):
+            acc += W[r, c] * x[c]
+        y[r] = acc
 
 
 @njit
-def _matvec(o, x, y, four):
+def _transpose_i8(rows, out):
+    _simd.transpose_i8(rows[0], rows[1], rows[2], rows[3], rows[4], rows[5], rows[6], rows[7],
+                       out)
+
+
+@njit
+def _transpose_f16(lo, hi, out):
+    _simd.transpose_f16(lo[0], hi[0], lo[1], hi[1], lo[2], hi[2], lo[3], hi[3], lo[4], hi[4],
+                        lo[5], hi[5], lo[6], hi[6], lo[7], hi[7], out)
+
+
+@njit
+def _matvec(o, x, y, four, f16):
     g = 0
     while g < o.shape[0]:
         if four and g + 4 <= o.shape[0]:
-            _simd.matvec_groups4(o, g, x, y)
+            if f16:
+                _simd.matvec_f16x4(o, g, x, y)
+            else:
+                _simd.matvec_i8x4(o, g, x, y)
             g += 4
         else:
-            _simd.matvec_groups1(o, g, x, y)
+            if f16:
+                _simd.matvec_f16x1(o, g, x, y)
+            else:
+                _simd.matvec_i8x1(o, g, x, y)
             g += 1
 
 
@@ -41,25 +61,36 @@ def _x(rng, L):
 
 
 @pytest.mark.parametrize("L", [16, 320])
-def test_transposed_rows_and_products_match_row_at_a_time_bit_for_bit(L):
+@pytest.mark.parametrize("wdt", ["i8", "f16"])
+def test_transposed_rows_and_products_match_row_at_a_time_bit_for_bit(L, wdt):
     rng = np.random.default_rng(L)
-    W = rng.integers(-128, 128, (L, L)).astype(np.int8)
-    groups = np.zeros((L // 8, 8 * L), np.uint8)
-    for g in range(L // 8):
-        _transpose(W[8 * g:8 * g + 8].view(np.uint8).copy(), groups[g])
-    np.testing.assert_array_equal(groups.reshape(L // 8, L, 8).transpose(0, 2, 1).reshape(L, L),
-                                  W.view(np.uint8))
+    if wdt == "i8":
+        W = rng.integers(-128, 128, (L, L)).astype(np.int8)
+        raw = W.view(np.uint8)
+    else:  # every kind of fp16: subnormals, infinities, NaNs
+        W = rng.integers(0, 1 << 16, (L, L)).astype(np.uint16).view(np.float16)
+        raw = W.view(np.uint16)
+    groups = np.zeros((L // 8, 8 * L), raw.dtype)
     py = np.zeros_like(groups)
     for g in range(L // 8):
-        _simd._transpose_rows8_python(*W[8 * g:8 * g + 8].view(np.uint8), py[g])
+        rows = raw[8 * g:8 * g + 8].copy()
+        if wdt == "i8":
+            _transpose_i8(rows, groups[g])
+            _simd._transpose_i8_python(*rows, py[g])
+        else:
+            lo, hi = (rows & 0xFF).astype(np.uint8), (rows >> 8).astype(np.uint8)
+            _transpose_f16(lo, hi, groups[g])
+            _simd._transpose_f16_python(*[p for j in range(8) for p in (lo[j], hi[j])], py[g])
+    np.testing.assert_array_equal(groups.reshape(L // 8, L, 8).transpose(0, 2, 1).reshape(L, L),
+                                  raw)
     np.testing.assert_array_equal(py, groups)
     for x in (_x(rng, L), np.zeros(L, np.float32)):
         want = np.zeros(L, np.float32)
-        _matvec_in_order(W.astype(np.float32), x, want)
+        _row_at_a_time(W.astype(np.float32), x, want)
         for four in (True, False):
             got = np.full(L, 7, np.float32)
-            _matvec(groups, x, got, four)
+            _matvec(groups, x, got, four, wdt == "f16")
             np.testing.assert_array_equal(_bits(got), _bits(want))
         got = np.full(L, 7, np.float32)
-        _simd._matvec_groups_python(L // 8)(groups, 0, x, got)
+        _simd._matvec_groups_python(L // 8, wdt == "f16")(groups, 0, x, got)
         np.testing.assert_array_equal(_bits(got), _bits(want))
