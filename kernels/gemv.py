@@ -384,19 +384,21 @@ def _load_block(s: Scheduler, walloc: WeightAlloc, hem: Hemisphere, ws: list[str
     rws = r0 + cix * rows + jix // g
     w_slots[rws, k, jix % g, 0] = np.array([slice_of[q] for q in ws[:n_used]])[jix]
     w_slots[rws, k, jix % g, 1] = np.array(a0s)[jix] + cix
-    waves_map = s.res.waves
+    wmap = s.res.weight_waves
+    for ci, w in enumerate(waves):
+        if (hem.to_plane, w) in wmap:
+            raise AssertionError(f"weight wave {w} double-booked")
+        wmap[(hem.to_plane, w)] = (nrows_c[ci] * g, ivs)
     zbase = hem.to_plane << 5  # stream fields as the encoding has them (no text to parse)
     for j in range(n_used):
         cnt = cnts[j]
-        q, dist, iv = ws[j], dists[j], ivs[j]
+        q, dist = ws[j], dists[j]
         a0 = a0s[j]
         busy = s.res.queue_busy.setdefault(q, set())
         t_rds = [tc - rd_lat - dist for tc in wc[:cnt]]
         if busy.intersection(t_rds):
             raise AssertionError(f"weight slice {q} double-booked")
         busy.update(t_rds)
-        for w in waves[:cnt]:
-            waves_map.setdefault((hem.to_plane, j, w), []).append(iv)
         # consecutive cycles become one `read` + `repeat` with address step 1
         i0 = 0
         for i in range(1, cnt + 1):
@@ -450,6 +452,12 @@ def _weights_fit(s: Scheduler, hem: Hemisphere, ws: list[str], dists: list[int],
     """Are all weight slices and streams free to deliver a row group at plane cycle tc?"""
     w = s.res.wave(hem.to_plane, hem.plane_stage, tc)
     busy, waves = s.res.queue_busy, s.res.waves
+    ww = s.res.weight_waves.get((hem.to_plane, w))
+    if ww is not None:  # rows of another lw on this wave: they overlap where streams meet
+        for j in range(min(ww[0], n_streams)):
+            (a, b), (lo, hi) = ww[1][j], ivs[j]
+            if not (hi < a or b < lo):
+                return False
     for j in range(n_streams):
         if tc - rd - dists[j] in busy.get(ws[j], ()):
             return False

@@ -45,6 +45,10 @@ class Resources:
         self.queue_busy: dict[str, set[int]] = {}
         # (dir, stream, wave) -> list of (lo, hi) stage intervals carrying a value
         self.waves: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
+        # weight rows on their way to the MXM planes, one record per `lw` cycle rather than one
+        # entry per stream: (dir, wave) -> (k, intervals): streams 0..k-1 each carry a row over
+        # the stage interval intervals[stream] (kernels/gemv.py)
+        self.weight_waves: dict[tuple[int, int], tuple[int, list[tuple[int, int]]]] = {}
         self.bank_use: set[tuple[int, int, int]] = set()  # (slice, bank, cycle)
 
     def wave(self, d: int, stage: int, cycle: int) -> int:
@@ -61,6 +65,11 @@ class Resources:
         busy.add(t)
 
     def stream_free(self, d: int, sid: int, w: int, lo: int, hi: int) -> bool:
+        ww = self.weight_waves.get((d, w))
+        if ww is not None and sid < ww[0]:
+            a, b = ww[1][sid]
+            if not (hi < a or b < lo):
+                return False
         return all(hi < a or b < lo for a, b in self.waves.get((d, sid, w), ()))
 
     def take_stream(self, d: int, sid: int, w: int, lo: int, hi: int) -> None:
