@@ -93,8 +93,9 @@ def _in_use_order(F: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarr
     table is tens of MB; taken in queue order, nearly every instance's row missed the caches.)"""
     if len(rows) == 0:
         return F, rows
-    used, first = np.unique(rows, return_index=True)
-    order = np.concatenate([used[np.argsort(first)], np.setdiff1d(np.arange(len(F)), used)])
+    first = np.full(len(F), len(rows), np.int64)  # each row's first instance (unused: last)
+    np.minimum.at(first, rows, np.arange(len(rows)))
+    order = np.argsort(first, kind="stable")
     new_row = np.empty(len(F), np.int64)
     new_row[order] = np.arange(len(F))
     return np.ascontiguousarray(F[order]), new_row[rows].astype(rows.dtype)
