@@ -26,6 +26,8 @@ def stream(text: str | int) -> int:
 
 _REPEAT_OP = BY_MNEMONIC["repeat"].opcode
 _REPEAT_SHIFT = {op.name: shift for op, shift in BY_MNEMONIC["repeat"].field_layout()}
+_NOP_WORD = BY_MNEMONIC["nop"].opcode << OPCODE_SHIFT
+_NOP_SHIFT = {op.name: shift for op, shift in BY_MNEMONIC["nop"].field_layout()}["n"]
 
 
 class Builder:
@@ -93,7 +95,7 @@ class Builder:
                 dtype_name = v
                 v = DTYPES[v][0]
             elif kind == "stream":
-                v = stream(v)
+                v = v if type(v) is int else stream(v)
             elif kind == "imm32":
                 floaty = dtype_name in ("f16", "bf16", "f32")
                 v = f32_bits(float(v)) if floaty else int(v) & 0xFFFFFFFF
@@ -125,8 +127,7 @@ class Builder:
             words: list[int] = []
             t = 0
             for cycle, word, span in items:
-                is_repeat = (word >> 56) == BY_MNEMONIC["repeat"].opcode
-                if is_repeat:
+                if (word >> OPCODE_SHIFT) == _REPEAT_OP:
                     words.append(word)
                     # the repeated instruction issued at cycle - 1; its last repetition is at
                     # cycle - 1 + span, so the queue is free the cycle after
@@ -137,8 +138,8 @@ class Builder:
                                    f"busy until {t})")
                 gap = cycle - t
                 while gap > 0:
-                    n = min(gap, 65535)
-                    words.append(encode("nop", {"n": n}))
+                    n = min(gap, 65535)  # what encode("nop", {"n": n}) gives
+                    words.append(_NOP_WORD | (n << _NOP_SHIFT))
                     gap -= n
                 words.append(word)
                 t = cycle + 1
