@@ -616,6 +616,8 @@ def workspace(n_streams: int, ring_w: int, n_stages: int, lanes: int, n_slices: 
     each run's cycles are offset past the last one's (an epoch), so stream and SRAM bookkeeping
     left from earlier runs can never match; reset_workspace() clears the architectural state."""
     L = lanes
+    # lw finds up to `n_streams` stream entries into ia (L lanes) before writing any row
+    assert n_streams <= L, "every chip preset has at most as many streams as lanes"
     P = 1 << 12  # pending SRAM writes in flight (a ring; all writes share one latency)
     ws = (
         np.full((2, n_streams, ring_w, n_stages), NEVER, np.int64),  # tag: wave in each slot
