@@ -205,7 +205,8 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
     for u in units:
         h = min(hems, key=lambda h: (load[h.name], h.name != "w")).name
         owner[h].append(u)
-        load[h] += loaded_rows([block_rows[m] for m in u], K, L, wdt, pack)
+        rows_u = [block_rows[m] for m in u]  # the rows this unit streams
+        load[h] += (kb - 1) * sum(rows_u) + max(rows_u) if tail else kb * rows_u[0]
     # Weights do not depend on x: streaming starts as soon as the hemisphere's streams and
     # planes allow (prefetching into the planes' staging buffers); only the products wait.
     t_start = earliest
