@@ -73,7 +73,7 @@ def mini_mix():
     return {"cycles": r.cycles, "hash": h.hexdigest()}
 
 if sys.argv[1] == "mini":
-    out = {"mix": mini_mix(), "mv8": mv("mini", "i8")}
+    out = {"mix": mini_mix(), "mv8": mv("mini", "i8"), "mv16": mv("mini")}
 else:
     out = {"vec": run(sys.argv[1]), "mv": mv(sys.argv[1]), "mv8": mv(sys.argv[1], "i8")}
 print(json.dumps(out))
@@ -96,5 +96,6 @@ def test_two_processes_give_identical_bits_and_cycles():
 
 def test_the_kernel_without_the_jit_gives_the_same_bits_and_cycles():
     # the plain-Python run is slow, so it covers the small chip: transcendentals, a reduction,
-    # a conversion and an int8 GEMV, each compared bit for bit with the compiled kernel
+    # a conversion and an int8 and an fp16 GEMV, each compared bit for bit with the compiled
+    # kernel
     assert _run("mini", nojit=True) == _run("mini")
