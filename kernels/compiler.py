@@ -407,7 +407,7 @@ class Compiler:
     def _linear(self, s: Scheduler, walloc: WeightAlloc, name: str, xs: list[Vec],
                 consts: dict) -> list[Vec]:
         m = self.mats[name]
-        ys, plan = gemv(s, walloc, m.block_rows, m.K, self.wdt, xs, pack=True)
+        ys, plan = gemv(s, walloc, m.block_rows, m.K, self.wdt, xs, pack=True, split=True)
         if plan is not None:  # None from a LatencyScheduler
             self._plans[name] = plan
         if m.scale is not None:

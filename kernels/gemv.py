@@ -154,7 +154,8 @@ def loaded_rows(block_rows: list[int], K: int, lanes: int, wdt: str, pack: bool)
 
 def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str,
          xs: list[Vec], earliest: int = 0, hems: list[Hemisphere] | None = None,
-         mask: bool = True, pack: bool = False) -> tuple[list[Vec], GemvPlan]:
+         mask: bool = True, pack: bool = False, split: bool = False
+         ) -> tuple[list[Vec], GemvPlan]:
     """Schedule y = W @ x with x given as f16 vectors in MEM. M is a row count, or a list with
     the rows of each output block (a block may use fewer lanes than the vector has, e.g. a
     head-aligned layout); the weights are the valid rows of all blocks, in order. Returns one
@@ -166,7 +167,10 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
     and block B's in t..2t-1, and is multiplied twice: by the tail of x with the other lanes
     zeroed (into A's accumulator), then by it moved up t lanes (into B's). Each product sum is
     the unpacked one plus zero terms, so the bits are the same; the weight segment is then the
-    packed rows (GemvPlan.arrange)."""
+    packed rows (GemvPlan.arrange).
+
+    split: a hemisphere with more planes than output blocks in a group gives an output block's
+    last K block to an idle plane, and one VXM add joins the two accumulators (see _turns)."""
     chip = s.chip
     L = chip.lanes
     g = nbytes(wdt)
@@ -231,10 +235,11 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
         # plane state carries over between GEMVs: when each plane may load again, which
         # accumulator slot comes next, and when each slot has been read out
         plane_ready = {p: max(cursor, st8["ready"].get(p, 0)) for p in hem.planes}
-        slot_of_m: dict[int, int] = {}
+        slot_of_m: dict[tuple[int, int], int] = {}  # (output block, part) -> slot
+        parts: dict[int, dict[int, Vec]] = {}
         if any(len(u) > 1 for u in us):
             x_last = _tail_activations(s, hem, xs[-1], tail)
-        for loads, phases, outs in _turns(us, hem.planes, st8["ready"], kb, xs, x_last):
+        for loads, phases, outs in _turns(us, hem.planes, st8["ready"], kb, xs, x_last, split):
             iw_of: dict[int, int] = {}
             for p, u, k in loads:
                 n = max(block_rows[m] for m in u)
@@ -258,12 +263,12 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
             mv_t = -1
             for x, mvs in phases:
                 mv_min = mv_t + 1
-                for p, m, add in mvs:
-                    if m not in slot_of_m:
+                for p, key, add in mvs:
+                    if key not in slot_of_m:
                         n_used = st8["slot"].get(p, 0)
-                        slot_of_m[m] = n_used % chip.mxm_acc_slots
+                        slot_of_m[key] = n_used % chip.mxm_acc_slots
                         st8["slot"][p] = n_used + 1
-                    free = 0 if add else st8["slot_free"].get((p, slot_of_m[m]), 0)
+                    free = 0 if add else st8["slot_free"].get((p, slot_of_m[key]), 0)
                     mv_min = max(mv_min, iw_of[p] + iw_lat, free)
                 mv_t = mv_min
                 while mv_t in used or s._fetch_plan(x, hem.plane_stage, mv_t) is None or \
@@ -272,13 +277,13 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
                 used.add(mv_t)
                 plan = s._fetch_plan(x, hem.plane_stage, mv_t)
                 xname = s._take_fetch(x, hem.plane_stage, mv_t, plan)
-                for p, m, add in mvs:
+                for p, key, add in mvs:
                     st8["last_mv"][p] = mv_t
                     s.res.take_queue(f"mxm{p}.a", mv_t)
-                    s.b.at(f"mxm{p}.a", mv_t, "mv", dt="f16", a=xname, acc=slot_of_m[m],
+                    s.b.at(f"mxm{p}.a", mv_t, "mv", dt="f16", a=xname, acc=slot_of_m[key],
                            add=int(add))
-            for p, m in outs:  # results out: acc -> 4 streams away from the plane -> MEM
-                slot = slot_of_m[m]
+            for p, key, n_parts in outs:  # results out: acc -> 4 streams -> MEM
+                slot = slot_of_m[key]
                 dst = s.mem.vector("f32", chip.vxm_stage)
                 t_acc = mv_t + mv_lat
                 while True:
@@ -290,7 +295,12 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
                 zname, done = s._take_store(dst, hem.plane_stage, t_acc + acc_lat, sp)
                 s.b.at(f"mxm{p}.r", t_acc, "acc", acc=slot, z=zname)
                 st8["slot_free"][(p, slot)] = t_acc + 1
-                ys[m] = Vec("f32", dst.slices, dst.addr, done)
+                m = key[0]
+                parts.setdefault(m, {})[key[1]] = Vec("f32", dst.slices, dst.addr, done)
+                if len(parts[m]) < n_parts:
+                    continue
+                ys[m] = parts[m][0] if n_parts == 1 else s.op("add", [parts[m][0], parts[m][1]],
+                                                               "f32")
                 nvalid = block_rows[m]
                 if mask and nvalid < L:  # stale staging rows: zero the unused lanes
                     ys[m] = s.op("and", [ys[m], s.lane_mask(nvalid)], "f32")
@@ -316,7 +326,7 @@ def _tail_activations(s: Scheduler, hem: Hemisphere, x: Vec, tail: int) -> list[
 
 
 def _turns(units: list[tuple[int, ...]], planes: list[int], ready: dict[int, int], kb: int,
-           xs: list[Vec], x_last: list) -> Iterator[tuple[list, list, list]]:
+           xs: list[Vec], x_last: list, split: bool) -> Iterator[tuple[list, list, list]]:
     """The turns of one hemisphere's share of a GEMV, as (loads, phases, read-outs). Each group
     of units (one per plane, the planes free soonest first) runs its planes side by side, one
     block each per turn; the planes of a turn load one after the other and then multiply in
@@ -324,17 +334,33 @@ def _turns(units: list[tuple[int, ...]], planes: list[int], ready: dict[int, int
     not once per block (the weight streams are full). A plane's blocks: an output block's K
     blocks in order; a pair's: A's, B's but the last, then the shared tail block (A's last
     product, then B's), so each sums its K blocks in the unpacked order (the same bits).
-    Groups are made as they are reached, so `ready` is current."""
+    With split, a group with fewer units than planes gives a single output block's last K
+    block to an idle plane (its own accumulator), so more of the GEMV waits in the planes
+    before x arrives; the caller adds the two parts, (the other K blocks) + (the last), which
+    is the order one accumulator adds them in (the same bits). Accumulators are keyed (output
+    block, part); read-outs carry the number of parts. Groups are made as they are reached,
+    so `ready` is current."""
     P = len(planes)
     for i in range(0, len(units), P):
         order = sorted(planes, key=lambda p: (ready.get(p, 0), p))
-        seqs = []  # per plane: [(load, [(x, m)], [m read out])]
-        for u, p in zip(units[i:i + P], order, strict=False):
-            seq = [((m,), k, [(xs[k], m)], []) for m in u for k in range(kb - 1)]
-            tail_mvs = [(x_last[0], u[0]), (x_last[1], u[1])] if len(u) > 1 else [(xs[-1], u[0])]
-            seq.append((u, kb - 1, tail_mvs, list(u)))
+        group = units[i:i + P]
+        idle = order[len(group):] if split else []
+        seqs = []  # per plane: [(load, [(x, key)], [keys read out])]
+        for u, p in zip(group, order, strict=False):
+            if len(u) == 1 and idle and kb > 1:
+                m, ka = u[0], kb - 1  # the idle plane takes the last K block: the same sum
+                for q, ks in ((p, range(ka)), (idle.pop(0), range(ka, kb))):
+                    part = int(q != p)
+                    seq = [((m,), k, [(xs[k], (m, part))], []) for k in ks]
+                    seq[-1][3].append((m, part, 2))
+                    seqs.append((q, seq))
+                continue
+            seq = [((m,), k, [(xs[k], (m, 0))], []) for m in u for k in range(kb - 1)]
+            tail_mvs = ([(x_last[0], (u[0], 0)), (x_last[1], (u[1], 0))] if len(u) > 1
+                        else [(xs[-1], (u[0], 0))])
+            seq.append((u, kb - 1, tail_mvs, [(m, 0, 1) for m in u]))
             seqs.append((p, seq))
-        started: set[int] = set()
+        started: set[tuple[int, int]] = set()
         for t in range(max(len(q) for _, q in seqs)):
             loads, phases, outs = [], {}, []
             for p, seq in seqs:
@@ -342,10 +368,10 @@ def _turns(units: list[tuple[int, ...]], planes: list[int], ready: dict[int, int
                     continue
                 blk, k, mvs, done = seq[t]
                 loads.append((p, blk, k))
-                for x, m in mvs:
-                    phases.setdefault(id(x), (x, []))[1].append((p, m, m in started))
-                    started.add(m)
-                outs += [(p, m) for m in done]
+                for x, key in mvs:
+                    phases.setdefault(id(x), (x, []))[1].append((p, key, key in started))
+                    started.add(key)
+                outs += [(p, (m, part), n) for m, part, n in done]
             yield loads, list(phases.values()), outs
 
 
@@ -492,13 +518,13 @@ class GemvResult:
 
 def build_gemv(M: int, K: int, wdt: str = "f16", chip: str = "tsp-v1",
                weights: np.ndarray | None = None, x: np.ndarray | None = None,
-               pack: bool = False) -> GemvResult:
+               pack: bool = False, split: bool = False) -> GemvResult:
     """A standalone GEMV program: segments W (M, K) wdt, x (K,) f16, y (M,) f32 (with pack, W
     is the packed layout: GemvResult.notes["plan"].arrange turns W into it)."""
     s = Scheduler(chip, source=f"<gemv {M}x{K} {wdt}>")
     xs = s.place("x", "f16", x, K)
     walloc = WeightAlloc(s.chip)
-    ys, plan = gemv(s, walloc, M, K, wdt, xs, earliest=0, pack=pack)
+    ys, plan = gemv(s, walloc, M, K, wdt, xs, earliest=0, pack=pack, split=split)
     place_weights(s, "W", plan, weights)
     s.output("y", ys, M)
     return GemvResult(s.build(), s.predicted_cycles(), plan.blocks,

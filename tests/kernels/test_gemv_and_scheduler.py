@@ -7,6 +7,7 @@ cycles equal the scheduler's prediction, and its outputs match numpy.
 import numpy as np
 import pytest
 
+from lpu.isa.table import BY_MNEMONIC, OPCODE_SHIFT
 from lpu.kernels.gemv import WeightAlloc, build_gemv, gemv, place_weights
 from lpu.kernels.sched import Scheduler
 from lpu.machine import Machine
@@ -54,6 +55,29 @@ def test_packed_k_tails_give_the_same_bits_with_fewer_blocks(chip, M, K):
     np.testing.assert_array_equal(ys[True].view(np.uint32), ys[False].view(np.uint32))
     ref = _ref(W, x)
     assert np.max(np.abs(ys[True] - ref)) < 1e-5 * np.max(np.abs(ref))
+
+
+@pytest.mark.parametrize("wdt", ["f16", "i8"])
+def test_an_idle_plane_takes_the_last_k_block_with_the_same_bits(wdt):
+    # 3 output blocks over 4 planes: the hemisphere with one block gives its last K block to
+    # its idle plane; (first K blocks) + (last) is the order one accumulator adds them in
+    rng = np.random.default_rng(5)
+    M, K = 3 * 320 - 50, 3 * 320
+    W = rng.standard_normal((M, K)).astype(np.float32)
+    if wdt == "i8":
+        W = np.clip(np.rint(W * 40), -127, 127)
+    x = rng.standard_normal(K).astype(np.float32)
+    ys = {}
+    for split in (False, True):
+        g = build_gemv(M, K, wdt, weights=W, x=x, split=split)
+        m = Machine(g.program)
+        assert m.run().cycles == g.predicted_cycles
+        ys[split] = m.dump("y")
+        acc = BY_MNEMONIC["acc"].opcode
+        n_acc = sum(int((np.asarray(w, np.uint64) >> np.uint64(OPCODE_SHIFT) == acc).sum())
+                    for q, w in g.program.queues.items() if q.endswith(".r"))
+        assert n_acc == (4 if split else 3)  # a read-out per part
+    np.testing.assert_array_equal(ys[True].view(np.uint32), ys[False].view(np.uint32))
 
 
 def test_two_gemvs_share_the_planes_and_both_are_right():
