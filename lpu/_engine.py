@@ -139,14 +139,23 @@ def _sfind(tag, field, stage, cycle, hop) -> int:
 
 
 @njit
+def _entry_word(src, field, stage, cycle, hop, p) -> int:
+    """The SRAM word the entry of stream `field` written at stage p holds by reference (found by
+    _sfind for a reader at `stage` in `cycle`), or -1 when it holds its own bytes."""
+    slot = _wave(field >> 5, stage, cycle, hop) & (src.shape[2] - 1)
+    return src[field >> 5, field & 31, slot, p]
+
+
+@njit
 def _bytes_at(val, src, mem2, field, stage, cycle, hop, p):
     """The bytes of the entry of stream `field` written at stage p (found by _sfind for a
     reader at `stage` in `cycle`): its SRAM word when it holds one by reference, else its own."""
     d = field >> 5
     s = field & 31
-    slot = _wave(d, stage, cycle, hop) & (val.shape[2] - 1)
-    k = src[d, s, slot, p]
-    return mem2[k] if k >= 0 else val[d, s, slot, p]
+    k = _entry_word(src, field, stage, cycle, hop, p)
+    if k >= 0:
+        return mem2[k]
+    return val[d, s, _wave(d, stage, cycle, hop) & (val.shape[2] - 1), p]
 
 
 @njit
@@ -160,66 +169,47 @@ def _sread(tag, val, src, mem2, field, stage, cycle, hop, out) -> int:
 
 
 @njit
-def _lw(tag, val, sref, mem2, a, g, nrows, row0, st, t, hop, wt8, wt16, rdt, pos, dt):
+def _lw(tag, val, sref, mem2, a, g, nrows, row0, st, t, hop, wt8, wt16, rdt, planes, idx, dt):
     """lw of nrows rows from streams a.. (g byte planes per row: int8 or fp16) into the staging
-    buffer's transposed groups of 8 (lpu._simd): whole aligned groups 16 lanes a step, the rest
-    lane by lane. pos: scratch for g * nrows stream positions. Returns (hazard, stream field)."""
-    for k in range(nrows * g):  # every byte plane must be on its stream before any is written
-        f = (a & 32) | ((a & 31) + k)
-        pos[k] = _sfind(tag, f, st, t, hop)
-        if pos[k] < 0:
-            return H_EMPTY, f
+    buffer's transposed groups of 8 (lpu._simd): an aligned run of 8 rows is transposed 16
+    lanes a step from where its planes lie (SRAM words when every entry holds one by
+    reference, else copied into `planes` first), any other row lane by lane. idx: scratch for
+    16 row indices. Returns (hazard, the empty stream's field)."""
     L = mem2.shape[1]
-    b = a & 32
-    s0 = a & 31
     rr = 0
     while rr < nrows:
         row = row0 + rr
-        f = b | (s0 + rr * g)
-        if row % 8 == 0 and rr + 8 <= nrows and L % 16 == 0:
+        n = 8 if row % 8 == 0 and rr + 8 <= nrows and L % 16 == 0 else 1
+        f = (a & 32) | ((a & 31) + rr * g)
+        by_ref = True
+        for k in range(n * g):  # every plane must be on its stream
+            p = _sfind(tag, f + k, st, t, hop)
+            if p < 0:
+                return H_EMPTY, f + k
+            idx[k] = _entry_word(sref, f + k, st, t, hop, p)
+            by_ref = by_ref and idx[k] >= 0
+        if not by_ref:  # some plane is a stream entry's own bytes: copy all of them
+            _read_group(tag, val, sref, mem2, f, n * g, st, t, hop, planes)
+            for k in range(n * g):
+                idx[k] = k
+        rows = mem2 if by_ref else planes
+        if n == 8:
             if g == 1:
-                transpose_i8(_bytes_at(val, sref, mem2, f, st, t, hop, pos[rr]),
-                             _bytes_at(val, sref, mem2, f + 1, st, t, hop, pos[rr + 1]),
-                             _bytes_at(val, sref, mem2, f + 2, st, t, hop, pos[rr + 2]),
-                             _bytes_at(val, sref, mem2, f + 3, st, t, hop, pos[rr + 3]),
-                             _bytes_at(val, sref, mem2, f + 4, st, t, hop, pos[rr + 4]),
-                             _bytes_at(val, sref, mem2, f + 5, st, t, hop, pos[rr + 5]),
-                             _bytes_at(val, sref, mem2, f + 6, st, t, hop, pos[rr + 6]),
-                             _bytes_at(val, sref, mem2, f + 7, st, t, hop, pos[rr + 7]),
-                             wt8[row // 8])
+                transpose_i8(rows, idx, wt8[row // 8])
             else:
-                k = 2 * rr
-                transpose_f16(_bytes_at(val, sref, mem2, f, st, t, hop, pos[k]),
-                              _bytes_at(val, sref, mem2, f + 1, st, t, hop, pos[k + 1]),
-                              _bytes_at(val, sref, mem2, f + 2, st, t, hop, pos[k + 2]),
-                              _bytes_at(val, sref, mem2, f + 3, st, t, hop, pos[k + 3]),
-                              _bytes_at(val, sref, mem2, f + 4, st, t, hop, pos[k + 4]),
-                              _bytes_at(val, sref, mem2, f + 5, st, t, hop, pos[k + 5]),
-                              _bytes_at(val, sref, mem2, f + 6, st, t, hop, pos[k + 6]),
-                              _bytes_at(val, sref, mem2, f + 7, st, t, hop, pos[k + 7]),
-                              _bytes_at(val, sref, mem2, f + 8, st, t, hop, pos[k + 8]),
-                              _bytes_at(val, sref, mem2, f + 9, st, t, hop, pos[k + 9]),
-                              _bytes_at(val, sref, mem2, f + 10, st, t, hop, pos[k + 10]),
-                              _bytes_at(val, sref, mem2, f + 11, st, t, hop, pos[k + 11]),
-                              _bytes_at(val, sref, mem2, f + 12, st, t, hop, pos[k + 12]),
-                              _bytes_at(val, sref, mem2, f + 13, st, t, hop, pos[k + 13]),
-                              _bytes_at(val, sref, mem2, f + 14, st, t, hop, pos[k + 14]),
-                              _bytes_at(val, sref, mem2, f + 15, st, t, hop, pos[k + 15]),
-                              wt16[row // 8])
-            n = 8
+                transpose_f16(rows, idx, wt16[row // 8])
         else:
             j = row % 8
-            lo = _bytes_at(val, sref, mem2, f, st, t, hop, pos[rr * g])
+            lo = rows[idx[0]]
             if g == 1:
                 o8 = wt8[row // 8]
                 for c in range(L):
                     o8[8 * c + j] = lo[c]
             else:
-                hi = _bytes_at(val, sref, mem2, f + 1, st, t, hop, pos[rr * g + 1])
+                hi = rows[idx[1]]
                 o16 = wt16[row // 8]
                 for c in range(L):
                     o16[8 * c + j] = np.uint16(lo[c]) | (np.uint16(hi[c]) << np.uint16(8))
-            n = 1
         for k in range(n):
             rdt[row + k] = dt
         rr += n
@@ -616,8 +606,6 @@ def workspace(n_streams: int, ring_w: int, n_stages: int, lanes: int, n_slices: 
     each run's cycles are offset past the last one's (an epoch), so stream and SRAM bookkeeping
     left from earlier runs can never match; reset_workspace() clears the architectural state."""
     L = lanes
-    # lw finds up to `n_streams` stream entries into ia (L lanes) before writing any row
-    assert n_streams <= L, "every chip preset has at most as many streams as lanes"
     P = 1 << 12  # pending SRAM writes in flight (a ring; all writes share one latency)
     ws = (
         np.full((2, n_streams, ring_w, n_stages), NEVER, np.int64),  # tag: wave in each slot
@@ -840,9 +828,8 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
             a = F[r, C_A]
             stg = 1 - active[p]
             wdt[p, stg] = dt
-            # the rows' byte planes straight out of the stream registers (ia: scratch here)
             h, f0 = _lw(tag, val, sref, mem2, a, g, nrows, F[r, C_ROW], st, t, hop, wi8t[p, stg],
-                        wf16t[p, stg], rowdt[p, stg], ia, dt)
+                        wf16t[p, stg], rowdt[p, stg], planes, ia, dt)
             if h:
                 return h, i, t, f0, st, i
         elif cls == K_IW:

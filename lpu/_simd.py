@@ -63,20 +63,23 @@ def _intrinsics():
     def const(n):
         return ir.Constant(i64, n)
 
-    def transpose(context, builder, sig, args, nrow_args: int, elem):
-        """Codegen of both transposes: the 8 rows' next 16 columns as <16 x elem> vectors
-        (from one byte plane each, or two: low and high byte of a 16-bit value), through the
-        network, out as 8 vectors of 2 columns."""
-        planes = [data(context, builder, t, v) for t, v in zip(sig.args[:nrow_args],
-                                                               args[:nrow_args], strict=True)]
-        n = builder.extract_value(planes[0].shape, 0)
-        op = data(context, builder, sig.args[nrow_args], args[nrow_args]).data
+    def transpose(context, builder, sig, args, per_row: int, elem):
+        """Codegen of both transposes: rows idx[0..] of a 2-D byte array hold the 8 rows' byte
+        planes, per_row each (int8: one; fp16: its low byte, then its high byte), so they are
+        read where they lie (SRAM words, stream entries). Their next 16 columns as <16 x elem>
+        vectors go through the network and out as 8 vectors of 2 columns."""
+        rows = data(context, builder, sig.args[0], args[0])
+        n = builder.extract_value(rows.shape, 1)
+        ip = data(context, builder, sig.args[1], args[1]).data
+        op = data(context, builder, sig.args[2], args[2]).data
+        starts = [builder.gep(rows.data, [builder.mul(builder.load(builder.gep(ip, [const(i)])),
+                                                      n)])
+                  for i in range(8 * per_row)]
         v16b, v16 = ir.VectorType(i8, 16), ir.VectorType(elem, 16)
-        per_row = nrow_args // 8
         with cgutils.for_range(builder, builder.udiv(n, const(16))) as loop:
             c0 = builder.mul(loop.index, const(16))
-            loads = [builder.load(builder.bitcast(builder.gep(a.data, [c0]), v16b.as_pointer()),
-                                  align=1) for a in planes]
+            loads = [builder.load(builder.bitcast(builder.gep(p, [c0]), v16b.as_pointer()),
+                                  align=1) for p in starts]
             if per_row == 1:
                 vecs = loads
             else:  # fp16: low byte | high byte << 8
@@ -96,22 +99,21 @@ def _intrinsics():
         return context.get_dummy_value()
 
     @intrinsic
-    def transpose_i8(typingctx, r0, r1, r2, r3, r4, r5, r6, r7, out):
-        """out[8c + j] = rj[c] (bytes) for c < len(r0), a multiple of 16."""
+    def transpose_i8(typingctx, rows, idx, out):
+        """out[8c + j] = rows[idx[j], c] (bytes) for c < rows.shape[1], a multiple of 16."""
         def codegen(context, builder, sig, args):
-            return transpose(context, builder, sig, args, 8, i8)
+            return transpose(context, builder, sig, args, 1, i8)
 
-        return types.void(r0, r1, r2, r3, r4, r5, r6, r7, out), codegen
+        return types.void(rows, idx, out), codegen
 
     @intrinsic
-    def transpose_f16(typingctx, l0, h0, l1, h1, l2, h2, l3, h3, l4, h4, l5, h5, l6, h6, l7,
-                      h7, out):
-        """out[8c + j] = lj[c] | hj[c] << 8 (uint16: fp16 bits from their two byte planes)."""
+    def transpose_f16(typingctx, rows, idx, out):
+        """out[8c + j] = rows[idx[2j], c] | rows[idx[2j + 1], c] << 8 (uint16: fp16 bits from
+        their two byte planes)."""
         def codegen(context, builder, sig, args):
-            return transpose(context, builder, sig, args, 16, i16)
+            return transpose(context, builder, sig, args, 2, i16)
 
-        return types.void(l0, h0, l1, h1, l2, h2, l3, h3, l4, h4, l5, h5, l6, h6, l7, h7,
-                          out), codegen
+        return types.void(rows, idx, out), codegen
 
     def make_matvec(ng: int, f16: bool):
         @intrinsic
@@ -161,19 +163,17 @@ def _intrinsics():
             make_matvec(4, True), make_matvec(1, True))
 
 
-def _transpose_i8_python(*args) -> None:
-    out, rows = args[-1], args[:-1]
-    n = rows[0].shape[0] // 16 * 16
-    for j, r in enumerate(rows):
-        out[j:8 * n:8] = r[:n]
-
-
-def _transpose_f16_python(*args) -> None:
-    out, planes = args[-1], args[:-1]
-    n = planes[0].shape[0] // 16 * 16
+def _transpose_i8_python(rows, idx, out) -> None:
+    n = rows.shape[1] // 16 * 16
     for j in range(8):
-        lo, hi = planes[2 * j], planes[2 * j + 1]
-        out[j:8 * n:8] = lo[:n].astype(np.uint16) | (hi[:n].astype(np.uint16) << 8)
+        out[j:8 * n:8] = rows[idx[j], :n]
+
+
+def _transpose_f16_python(rows, idx, out) -> None:
+    n = rows.shape[1] // 16 * 16
+    for j in range(8):
+        lo, hi = rows[idx[2 * j], :n], rows[idx[2 * j + 1], :n]
+        out[j:8 * n:8] = lo.astype(np.uint16) | (hi.astype(np.uint16) << 8)
 
 
 def _matvec_groups_python(ng: int, f16: bool):

@@ -19,15 +19,13 @@ def _row_at_a_time(W, x, y):
 
 
 @njit
-def _transpose_i8(rows, out):
-    _simd.transpose_i8(rows[0], rows[1], rows[2], rows[3], rows[4], rows[5], rows[6], rows[7],
-                       out)
+def _transpose_i8(rows, idx, out):
+    _simd.transpose_i8(rows, idx, out)
 
 
 @njit
-def _transpose_f16(lo, hi, out):
-    _simd.transpose_f16(lo[0], hi[0], lo[1], hi[1], lo[2], hi[2], lo[3], hi[3], lo[4], hi[4],
-                        lo[5], hi[5], lo[6], hi[6], lo[7], hi[7], out)
+def _transpose_f16(rows, idx, out):
+    _simd.transpose_f16(rows, idx, out)
 
 
 @njit
@@ -74,13 +72,19 @@ def test_transposed_rows_and_products_match_row_at_a_time_bit_for_bit(L, wdt):
     py = np.zeros_like(groups)
     for g in range(L // 8):
         rows = raw[8 * g:8 * g + 8].copy()
+        # the planes sit in a bigger array, in any order (as SRAM words do): idx says where
+        planes = (rows if wdt == "i8" else np.stack([rows & 0xFF, rows >> 8], axis=1).reshape(
+            16, L)).astype(np.uint8)  # fp16: row j's low bytes, then its high bytes
+        where = rng.permutation(40)[:len(planes)]
+        store = rng.integers(0, 256, (40, L)).astype(np.uint8)
+        store[where] = planes
+        idx = where.astype(np.int64)
         if wdt == "i8":
-            _transpose_i8(rows, groups[g])
-            _simd._transpose_i8_python(*rows, py[g])
+            _transpose_i8(store, idx, groups[g])
+            _simd._transpose_i8_python(store, idx, py[g])
         else:
-            lo, hi = (rows & 0xFF).astype(np.uint8), (rows >> 8).astype(np.uint8)
-            _transpose_f16(lo, hi, groups[g])
-            _simd._transpose_f16_python(*[p for j in range(8) for p in (lo[j], hi[j])], py[g])
+            _transpose_f16(store, idx, groups[g])
+            _simd._transpose_f16_python(store, idx, py[g])
     np.testing.assert_array_equal(groups.reshape(L // 8, L, 8).transpose(0, 2, 1).reshape(L, L),
                                   raw)
     np.testing.assert_array_equal(py, groups)
