@@ -148,8 +148,13 @@ def loaded_rows(block_rows: list[int], K: int, lanes: int, wdt: str, pack: bool)
     less what packed tails share."""
     units, _ = units_of(block_rows, K, lanes, wdt, pack)
     kb = -(-K // lanes)
-    return sum((kb - 1) * sum(block_rows[m] for m in u) + max(block_rows[m] for m in u)
-               for u in units)
+    return sum(_unit_rows([block_rows[m] for m in u], kb) for u in units)
+
+
+def _unit_rows(rows: list[int], kb: int) -> int:
+    """Weight rows one unit streams: its blocks' rows in every K block but the last, and the
+    last K block once (shared by a pair; for a single block that is just its rows again)."""
+    return (kb - 1) * sum(rows) + max(rows)
 
 
 def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str,
@@ -209,8 +214,7 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
     for u in units:
         h = min(hems, key=lambda h: (load[h.name], h.name != "w")).name
         owner[h].append(u)
-        rows_u = [block_rows[m] for m in u]  # the rows this unit streams
-        load[h] += (kb - 1) * sum(rows_u) + max(rows_u) if tail else kb * rows_u[0]
+        load[h] += _unit_rows([block_rows[m] for m in u], kb)
     # Weights do not depend on x: streaming starts as soon as the hemisphere's streams and
     # planes allow (prefetching into the planes' staging buffers); only the products wait.
     t_start = earliest
