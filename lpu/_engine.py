@@ -10,7 +10,15 @@ import math
 
 import numpy as np
 
-from lpu._jit import njit, prefetch_row
+from lpu._jit import (
+    cpu_relax,
+    high_bit,
+    load_acquire,
+    low_bit,
+    njit,
+    prefetch_row,
+    store_release,
+)
 from lpu._simd import (
     matvec_f16x1,
     matvec_f16x4,
@@ -42,6 +50,16 @@ H_WEIGHTS_NOT_READY = 9
 
 NEVER = -(1 << 62)
 
+# MXM work handed from the interpreter to the worker (see _do_job): job kinds, and the fields of
+# a job's header row.
+J_LW, J_MV = 1, 2
+(JF_KIND, JF_PLANE, JF_BUF, JF_G, JF_ROW0, JF_NROWS, JF_DT, JF_SLOT, JF_ADD) = range(9)
+# ctl, one cache line per writer so the two threads do not contend: jobs posted (interpreter);
+# jobs done (worker); stop (the worker drains and returns); then the interpreter's own: threaded
+# (0: it does each job as it posts it), byte-ring rows used since the ring was last drained, and
+# the jobs-done count it last saw
+CT_POSTED, CT_DONE, CT_STOP, CT_THREADED, CT_BYTES, CT_SEEN = 0, 8, 16, 24, 25, 26
+
 
 @njit
 def _dt_bytes(dt: int) -> int:
@@ -69,14 +87,23 @@ def _wave(d: int, stage: int, cycle: int, hop: int) -> int:
 def _claim(tag, src, field, stage, cycle, hop, word) -> int:
     """Make stream `field` (dir<<5|id) at `stage` carry a new value landing at `cycle`: its
     bytes are SRAM word `word` (by reference) or, with word -1, the entry's own bytes, which
-    the caller fills. Returns the entry's ring slot, or -1 when the entry is taken (collision)."""
+    the caller fills. Returns the entry's ring slot, or -1 when the entry is taken (collision).
+
+    tag[d, s, slot] holds one wave and a bit per stage written on it: a slot's older wave is
+    dead before a newer one can reach it (the ring outlasts a value's trip plus any latency),
+    so the first write of a new wave clears the bits."""
     d = field >> 5
     s = field & 31
     w = _wave(d, stage, cycle, hop)
     slot = w & (tag.shape[2] - 1)
-    if tag[d, s, slot, stage] == w:
+    bit = np.int64(1) << stage
+    if tag[d, s, slot, 0] != w:
+        tag[d, s, slot, 0] = w
+        tag[d, s, slot, 1] = bit
+    elif tag[d, s, slot, 1] & bit:
         return -1
-    tag[d, s, slot, stage] = w
+    else:
+        tag[d, s, slot, 1] |= bit
     src[d, s, slot, stage] = word
     return slot
 
@@ -122,20 +149,20 @@ def _materialize(src, val, mem2, word, head, log, since):
 
 @njit
 def _sfind(tag, field, stage, cycle, hop) -> int:
-    """Stage of the live writer of stream `field` seen at `stage` in `cycle`, or -1 (empty)."""
+    """Stage of the live writer of stream `field` seen at `stage` in `cycle`, or -1 (empty):
+    the nearest stage written on its wave, upstream of the reader or at it."""
     d = field >> 5
     s = field & 31
     w = _wave(d, stage, cycle, hop)
     slot = w & (tag.shape[2] - 1)
-    if d == 0:
-        for p in range(stage, -1, -1):
-            if tag[0, s, slot, p] == w:
-                return p
-    else:
-        for p in range(stage, tag.shape[3]):
-            if tag[1, s, slot, p] == w:
-                return p
-    return -1
+    if tag[d, s, slot, 0] != w:
+        return -1
+    m = tag[d, s, slot, 1]
+    if d == 0:  # eastward: writers at stages <= stage, the highest wins
+        m &= (np.int64(2) << stage) - 1
+        return high_bit(m) if m != 0 else -1
+    m &= -(np.int64(1) << stage)  # westward: stages >= stage, the lowest wins
+    return low_bit(m) if m != 0 else -1
 
 
 @njit
@@ -169,30 +196,55 @@ def _sread(tag, val, src, mem2, field, stage, cycle, hop, out) -> int:
 
 
 @njit
-def _lw(tag, val, sref, mem2, a, g, nrows, row0, st, t, hop, wt8, wt16, rdt, planes, idx, dt):
-    """lw of nrows rows from streams a.. (g byte planes per row: int8 or fp16) into the staging
-    buffer's transposed groups of 8 (lpu._simd): an aligned run of 8 rows is transposed 16
-    lanes a step from where its planes lie (SRAM words when every entry holds one by
-    reference, else copied into `planes` first), any other row lane by lane. idx: scratch for
-    16 row indices. Returns (hazard, the empty stream's field)."""
+def _lw(tag, val, sref, mem2, a, g, nrows, row0, st, t, hop, wflag, srcs, bring, ctl) -> tuple:
+    """The interpreter's half of lw: find the nrows rows (g byte planes each: int8 or fp16) on
+    streams a.. and say in srcs where each plane's bytes are for the worker (_do_job): SRAM word
+    w >= 0 when every plane of its group of rows (8 when aligned, else 1: as the worker
+    transposes them) is one by reference that this program never writes, so it still holds them
+    when the worker gets there; else -1 - b, row b of the byte ring, copied now. Returns
+    (hazard, the empty stream's field)."""
     L = mem2.shape[1]
+    if ctl[CT_BYTES] + nrows * g > bring.shape[0]:  # room for all of them: drain the ring
+        _wait_done(ctl, ctl[CT_POSTED])
+        ctl[CT_BYTES] = 0
     rr = 0
     while rr < nrows:
-        row = row0 + rr
-        n = 8 if row % 8 == 0 and rr + 8 <= nrows and L % 16 == 0 else 1
+        n = 8 if (row0 + rr) % 8 == 0 and rr + 8 <= nrows and L % 16 == 0 else 1
         f = (a & 32) | ((a & 31) + rr * g)
+        k0 = rr * g
         by_ref = True
         for k in range(n * g):  # every plane must be on its stream
             p = _sfind(tag, f + k, st, t, hop)
             if p < 0:
                 return H_EMPTY, f + k
-            idx[k] = _entry_word(sref, f + k, st, t, hop, p)
-            by_ref = by_ref and idx[k] >= 0
-        if not by_ref:  # some plane is a stream entry's own bytes: copy all of them
-            _read_group(tag, val, sref, mem2, f, n * g, st, t, hop, planes)
+            w = _entry_word(sref, f + k, st, t, hop, p)
+            srcs[k0 + k] = w
+            by_ref = by_ref and w >= 0 and wflag[w] == 0
+        if not by_ref:  # copy the group's planes into the byte ring
+            b0 = ctl[CT_BYTES]
+            _read_group(tag, val, sref, mem2, f, n * g, st, t, hop, bring[b0:b0 + n * g])
             for k in range(n * g):
-                idx[k] = k
-        rows = mem2 if by_ref else planes
+                srcs[k0 + k] = -1 - (b0 + k)
+            ctl[CT_BYTES] = b0 + n * g
+        rr += n
+    return 0, 0
+
+
+@njit
+def _lw_rows(mem2, bring, srcs, g, nrows, row0, wt8, wt16, rdt, dt, idx):
+    """The worker's half of lw: rows row0.. from where srcs says (see _lw) into the staging
+    buffer's transposed groups of 8 (lpu._simd): an aligned run of 8 rows is transposed 16 lanes
+    a step, any other row lane by lane. idx: scratch for 16 row indices."""
+    L = mem2.shape[1]
+    rr = 0
+    while rr < nrows:
+        row = row0 + rr
+        n = 8 if row % 8 == 0 and rr + 8 <= nrows and L % 16 == 0 else 1
+        k0 = rr * g
+        ref = srcs[k0] >= 0  # the same for every plane of a group
+        for k in range(n * g):
+            idx[k] = srcs[k0 + k] if ref else -1 - srcs[k0 + k]
+        rows = mem2 if ref else bring
         if n == 8:
             if g == 1:
                 transpose_i8(rows, idx, wt8[row // 8])
@@ -213,7 +265,6 @@ def _lw(tag, val, sref, mem2, a, g, nrows, row0, st, t, hop, wt8, wt16, rdt, pla
         for k in range(n):
             rdt[row + k] = dt
         rr += n
-    return 0, 0
 
 
 @njit
@@ -269,13 +320,11 @@ def _matvec_rows(Wt8, Wt16, rdt, x, y, f16f):
 
 
 @njit
-def _matvec_i8(Wt, xi, y, x32):
-    """int8 weights (transposed groups of 8 rows) x int8 activations, summed exactly in int32
-    (|sum| <= 320 * 128 * 128 < 2^31, so any order gives the same bits); y gets the sums as
-    fp32, exact because |sum| < 2^24."""
+def _matvec_i8(Wt, x32, y):
+    """int8 weights (transposed groups of 8 rows) x int8 activations (as int32), summed exactly
+    in int32 (|sum| <= 320 * 128 * 128 < 2^31, so any order gives the same bits); y gets the
+    sums as fp32, exact because |sum| < 2^24."""
     L = y.shape[0]
-    for c in range(L):
-        x32[c] = np.int32(xi[c])
     for r in range(L):
         o = Wt[r // 8].view(np.int8)
         j = r % 8
@@ -599,6 +648,92 @@ def _convert(src, dst, fa, ia, fz, out_bits):
         out_bits[l] = _int_sat(v, dst) & mask
 
 
+@njit
+def _do_job(j, jobs, job_src, job_x, bring, mem2, wi8t, wf16t, rowdt_w, acc_f, acc_i, f16f, wy,
+            widx):
+    """Do MXM job j: an lw's transposes (_lw_rows) or an mv's product and accumulation. Jobs
+    run in the order they were posted, so the buffers and accumulators they touch change exactly
+    as in a one-thread run; rowdt_w is the worker's own record of each staged row's dtype."""
+    p = jobs[j, JF_PLANE]
+    b = jobs[j, JF_BUF]
+    if jobs[j, JF_KIND] == J_LW:
+        _lw_rows(mem2, bring, job_src[j], jobs[j, JF_G], jobs[j, JF_NROWS], jobs[j, JF_ROW0],
+                 wi8t[p, b], wf16t[p, b], rowdt_w[p, b], jobs[j, JF_DT], widx)
+        return
+    L = wy.shape[0]
+    slot = jobs[j, JF_SLOT]
+    add = jobs[j, JF_ADD] == 1
+    if jobs[j, JF_DT] == DT_I8:  # int8 x int8, exact in int32 (and so in any order)
+        _matvec_i8(wi8t[p, b], job_x[j].view(np.int32), wy)
+        for rr in range(L):
+            base = acc_i[p, slot, rr] if add else 0
+            acc_i[p, slot, rr] = _int_wrap(base + np.int64(wy[rr]), DT_I32)
+    else:
+        _matvec_rows(wi8t[p, b], wf16t[p, b], rowdt_w[p, b], job_x[j].view(np.float32), wy, f16f)
+        for rr in range(L):
+            acc_f[p, slot, rr] = acc_f[p, slot, rr] + wy[rr] if add else wy[rr]
+
+
+@njit
+def _job_slot(ctl, J) -> int:
+    """The ring slot of the next job, once the worker has freed it."""
+    _wait_done(ctl, ctl[CT_POSTED] - J + 1)
+    return ctl[CT_POSTED] % J
+
+
+@njit
+def _wait_done(ctl, n):
+    """Wait until the worker has done n jobs (reading its counter only when the last value seen
+    is not enough: each read of a line the other core writes is a transfer)."""
+    if ctl[CT_SEEN] >= n:
+        return
+    while True:
+        ctl[CT_SEEN] = load_acquire(ctl, CT_DONE)
+        if ctl[CT_SEEN] >= n:
+            return
+        cpu_relax()
+
+
+@njit
+def _post(ctl, j, jobs, job_src, job_x, bring, mem2, wi8t, wf16t, rowdt_w, acc_f, acc_i, f16f,
+          wy, widx):
+    """Hand job j (filled in) to the worker, or do it now when there is none."""
+    if ctl[CT_THREADED] == 0:
+        _do_job(j, jobs, job_src, job_x, bring, mem2, wi8t, wf16t, rowdt_w, acc_f, acc_i, f16f,
+                wy, widx)
+        ctl[CT_DONE] += 1
+        ctl[CT_SEEN] += 1
+        ctl[CT_POSTED] += 1
+    else:
+        store_release(ctl, CT_POSTED, ctl[CT_POSTED] + 1)
+
+
+@njit
+def _worker(ctl, jobs, job_src, job_x, bring, mem2, wi8t, wf16t, rowdt_w, acc_f, acc_i, f16f, wy,
+            widx) -> None:
+    """The MXM worker thread: do jobs as the interpreter posts them; return once told to stop
+    and every posted job is done."""
+    J = jobs.shape[0]
+    done = ctl[CT_DONE]
+    posted = done
+    while True:
+        if done == posted:  # read the interpreter's counter only when out of work
+            posted = load_acquire(ctl, CT_POSTED)
+            if done == posted:
+                if load_acquire(ctl, CT_STOP) != 0 and done == load_acquire(ctl, CT_POSTED):
+                    return
+                cpu_relax()
+                continue
+        _do_job(done % J, jobs, job_src, job_x, bring, mem2, wi8t, wf16t, rowdt_w, acc_f, acc_i,
+                f16f, wy, widx)
+        done += 1
+        store_release(ctl, CT_DONE, done)
+
+
+WS_CTL = 25  # ws[WS_CTL] is ctl
+JOBS = 256  # the job ring: how far the interpreter may run ahead of the worker
+
+
 def workspace(n_streams: int, ring_w: int, n_stages: int, lanes: int, n_slices: int,
               n_sram_words: int, planes_n: int, acc_slots: int) -> tuple:
     """The kernel's working arrays (made in Python: allocating inside the kernel costs seconds
@@ -606,9 +741,10 @@ def workspace(n_streams: int, ring_w: int, n_stages: int, lanes: int, n_slices: 
     each run's cycles are offset past the last one's (an epoch), so stream and SRAM bookkeeping
     left from earlier runs can never match; reset_workspace() clears the architectural state."""
     L = lanes
+    assert n_stages < 63, "a stream slot keeps its stages as bits of one int64"
     P = 1 << 12  # pending SRAM writes in flight (a ring; all writes share one latency)
     ws = (
-        np.full((2, n_streams, ring_w, n_stages), NEVER, np.int64),  # tag: wave in each slot
+        np.zeros((2, n_streams, ring_w, 2), np.int64),  # tag: wave, stages written (_claim)
         np.empty((2, n_streams, ring_w, n_stages, L), np.uint8),  # val: bytes (stale: unread)
         np.full((2, n_streams, ring_w, n_stages), -1, np.int64),  # sref: SRAM word or -1
         np.full(n_sram_words, -1, np.int64),  # read_head: each word's newest read-log entry
@@ -617,7 +753,7 @@ def workspace(n_streams: int, ring_w: int, n_stages: int, lanes: int, n_slices: 
         np.zeros((3, L), np.int64),  # bits_a, bits_b, out_bits
         np.zeros((3, L), np.uint32),  # ua, ub (fp32 bits of operands a and b), int32 scratch
         np.zeros((2, L), np.int64),  # ia, ib
-        np.zeros((2, L), np.float32),  # fz, y
+        np.zeros((1, L), np.float32),  # fz
         np.zeros((3, P), np.int64),  # pending writes: cycle, slice, address
         np.zeros((P, L), np.uint8),  # pending writes: data
         # the weights: two buffers per plane (staging, active), rows in groups of 8, transposed
@@ -634,6 +770,18 @@ def workspace(n_streams: int, ring_w: int, n_stages: int, lanes: int, n_slices: 
         np.stack([np.full((planes_n, acc_slots), -1, np.int64),  # acc_kind: never written
                   np.full((planes_n, acc_slots), NEVER, np.int64)]),  # acc_ready
         np.full((2, n_slices, 2), NEVER, np.int64),  # bank_write, bank_read
+        # MXM jobs (_do_job): headers, lw row sources, mv activations; the byte ring (lw rows
+        # whose bytes must be copied); ctl (CT_*); each accumulator's last mv job; the worker's
+        # rowdt; its scratch (y, and row indices)
+        np.zeros((JOBS, 16), np.int64),
+        np.zeros((JOBS, 2 * L), np.int64),
+        np.zeros((JOBS, L), np.uint32),
+        np.zeros((max(1024, 2 * L), L), np.uint8),
+        np.zeros(40, np.int64),
+        np.zeros((planes_n, acc_slots), np.int64),
+        np.zeros((planes_n, 2, L), np.int64),
+        np.zeros(L, np.float32),
+        np.zeros(2 * L, np.int64),
     )
     reset_workspace(ws)
     return ws
@@ -643,9 +791,11 @@ def reset_workspace(ws: tuple) -> None:
     """A fresh chip's MXM and scratch state, as every run starts (stream and SRAM bookkeeping
     need no reset: the epoch keeps old entries from matching)."""
     (_, _, _, _, _, pl3, bits3, u2, i2, f2, _, _, wf16t, wi8t, pst, bst, rowdt, acc_f, acc_i,
-     acc2, _) = ws
-    for a in (pl3, bits3, u2, i2, f2, wf16t, wi8t, acc_f, acc_i):
+     acc2, _, _, _, _, _, ctl, last_mv, rowdt_w, _, _) = ws
+    for a in (pl3, bits3, u2, i2, f2, wf16t, wi8t, acc_f, acc_i, ctl):
         a[...] = 0
+    last_mv[...] = -1
+    rowdt_w[...] = -1
     pst[0] = 0  # active buffer
     pst[1] = -1  # installed_at: nothing installed
     pst[2] = NEVER  # iw_cycle
@@ -656,20 +806,33 @@ def reset_workspace(ws: tuple) -> None:
 
 
 @njit
-def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_slices, maps, hop,
-         bank_words, lanes_per_superlane, stop_cycle, busy, f16tab, ws):
+def _run(cycle, epoch, row_of, logme, wflag, queue, rep, F, q_stage, q_index, mem2, n_slices,
+         maps, hop, bank_words, lanes_per_superlane, stop_cycle, busy, f16tab, ws, role):
     """Run instances in order. Returns (status, instance, event cycle, detail a, detail b, done).
 
     cycle: each instance's issue cycle; the run sees cycle + epoch (all event cycles returned
     include it). queue, rep: the schedule's int32 columns, as they are. logme: uint8 per
-    instance, 1 for a read whose word the program may overwrite (see _materialize).
+    instance, 1 for a read whose word the program may overwrite (see _materialize). wflag: uint8
+    per SRAM word, 1 if the program may write it.
+
+    role 1 makes this call the MXM worker (_worker), run on a second thread beside the
+    interpreter (role 0) when ctl says threaded: the interpreter does every check and posts the
+    MXM's arithmetic (lw transposes, mv products) as jobs; it waits for them only where it reads
+    an accumulator. One compiled function for both roles: one JIT compile.
 
     mem2: uint8 [words * slices, L], SRAM word (slice, addr) at row addr * n_slices + slice.
     busy: int64 [queues] (out): instances issued per queue. f16tab: uint32 [65536], the fp32
     bits of every fp16 value. ws: the arrays from workspace().
     """
     (tag, val, sref, read_head, read_log, pl3, bits3, u2, i2, f2, pend_i, pend_data, wf16t, wi8t,
-     pst, bst, rowdt, acc_f, acc_i, acc2, banks) = ws
+     pst, bst, rowdt, acc_f, acc_i, acc2, banks, jobs, job_src, job_x, bring, ctl, last_mv,
+     rowdt_w, wy, widx) = ws
+    f16f = f16tab.view(np.float32)  # fp16 bits -> their fp32 values
+    if role == 1:
+        _worker(ctl, jobs, job_src, job_x, bring, mem2, wi8t, wf16t, rowdt_w, acc_f, acc_i, f16f,
+                wy, widx)
+        return 0, 0, 0, 0, 0, 0
+    J = jobs.shape[0]
     L = mem2.shape[1]
     n = cycle.shape[0]
     ring_w = tag.shape[2]
@@ -679,9 +842,8 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
     ua, ub = u2[0], u2[1]  # fp32 bits of operand a; fa views the same memory
     fa = ua.view(np.float32)
     fb = ub.view(np.float32)
-    x32 = u2[2].view(np.int32)
     ia, ib = i2[0], i2[1]
-    fz, y = f2[0], f2[1]
+    fz = f2[0]
     P = pend_data.shape[0]
     pend_cycle, pend_slice, pend_addr = pend_i[0], pend_i[1], pend_i[2]
     head = 0
@@ -695,7 +857,6 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
     wdt = bst
     acc_kind = acc2[0]  # -1 never written, 0 float, 1 int
     acc_ready = acc2[1]
-    f16f = f16tab.view(np.float32)  # fp16 bits -> their fp32 values
     four = np.int64(4)  # not a literal: one compiled specialisation of the helpers, not two
     sixteen = np.int64(16)
 
@@ -747,7 +908,7 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
             zslot = _wave(zd, st, t + lat, hop) & (ring_w - 1)
             read_log[0, n_log] = word
             read_log[1, n_log] = ((zd * tag.shape[1] + (F[r, C_Z] & 31)) * ring_w + zslot) \
-                * tag.shape[3] + st
+                * sref.shape[3] + st
             read_log[2, n_log] = read_head[word]
             read_log[3, n_log] = t
             read_head[word] = n_log
@@ -828,10 +989,24 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
             a = F[r, C_A]
             stg = 1 - active[p]
             wdt[p, stg] = dt
-            h, f0 = _lw(tag, val, sref, mem2, a, g, nrows, F[r, C_ROW], st, t, hop, wi8t[p, stg],
-                        wf16t[p, stg], rowdt[p, stg], planes, ia, dt)
+            row0 = F[r, C_ROW]
+            js = _job_slot(ctl, J)
+            h, f0 = _lw(tag, val, sref, mem2, a, g, nrows, row0, st, t, hop, wflag, job_src[js],
+                        bring, ctl)
             if h:
                 return h, i, t, f0, st, i
+            for k in range(nrows):
+                rowdt[p, stg, row0 + k] = dt
+            jb = jobs[js]
+            jb[JF_KIND] = J_LW
+            jb[JF_PLANE] = p
+            jb[JF_BUF] = stg
+            jb[JF_G] = g
+            jb[JF_ROW0] = row0
+            jb[JF_NROWS] = nrows
+            jb[JF_DT] = dt
+            _post(ctl, js, jobs, job_src, job_x, bring, mem2, wi8t, wf16t, rowdt_w, acc_f, acc_i,
+                  f16f, wy, widx)
         elif cls == K_IW:
             p = q_index[q]
             active[p] = 1 - active[p]
@@ -853,25 +1028,29 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
             _bits_to_values(bits_a, dt, ua, ia, f16tab)
             b = active[p]
             slot = F[r, C_SLOT]
-            if dt == DT_I8:  # int8 x int8, exact in int32 (and so in any order)
-                if wdt[p, b] != DT_I8 or _has_row_of(rowdt[p, b], DT_F16):
-                    return H_ACC_TYPE, i, t, p, -1, i  # int8 activations need int8 weights
-                _matvec_i8(wi8t[p, b], ia, y, x32)
-            else:
-                _matvec_rows(wi8t[p, b], wf16t[p, b], rowdt[p, b], fa, y, f16f)
+            if dt == DT_I8 and (wdt[p, b] != DT_I8 or _has_row_of(rowdt[p, b], DT_F16)):
+                return H_ACC_TYPE, i, t, p, -1, i  # int8 activations need int8 weights
             kind = 1 if dt == DT_I8 else 0
             if F[r, C_ADD] == 1 and acc_kind[p, slot] != -1 and acc_kind[p, slot] != kind:
                 return H_ACC_TYPE, i, t, p, slot, i
-            if kind == 1:
-                for rr in range(L):
-                    base = acc_i[p, slot, rr] if F[r, C_ADD] == 1 else 0
-                    acc_i[p, slot, rr] = _int_wrap(base + np.int64(y[rr]), DT_I32)
+            js = _job_slot(ctl, J)
+            xj = job_x[js]
+            if dt == DT_I8:
+                for l in range(L):
+                    xj[l] = np.uint32(ia[l] & 0xFFFFFFFF)
             else:
-                for rr in range(L):
-                    if F[r, C_ADD] == 1:
-                        acc_f[p, slot, rr] = acc_f[p, slot, rr] + y[rr]
-                    else:
-                        acc_f[p, slot, rr] = y[rr]
+                for l in range(L):
+                    xj[l] = ua[l]
+            jb = jobs[js]
+            jb[JF_KIND] = J_MV
+            jb[JF_PLANE] = p
+            jb[JF_BUF] = b
+            jb[JF_DT] = dt
+            jb[JF_SLOT] = slot
+            jb[JF_ADD] = F[r, C_ADD]
+            last_mv[p, slot] = ctl[CT_POSTED]
+            _post(ctl, js, jobs, job_src, job_x, bring, mem2, wi8t, wf16t, rowdt_w, acc_f, acc_i,
+                  f16f, wy, widx)
             acc_kind[p, slot] = kind
             acc_ready[p, slot] = t + lat
         elif cls == K_ACC:
@@ -879,6 +1058,7 @@ def _run(cycle, epoch, row_of, logme, queue, rep, F, q_stage, q_index, mem2, n_s
             slot = F[r, C_SLOT]
             if acc_kind[p, slot] == -1 or t < acc_ready[p, slot]:
                 return H_ACC_NOT_READY, i, t, p, slot, i
+            _wait_done(ctl, last_mv[p, slot] + 1)  # the worker's sums
             if acc_kind[p, slot] == 1:
                 for l in range(L):
                     out_bits[l] = acc_i[p, slot, l] & 0xFFFFFFFF

@@ -70,3 +70,95 @@ if numba_config.DISABLE_JIT:
     prefetch_row = _prefetch_row_python
 else:
     prefetch_row = _prefetch_row_intrinsic()
+
+
+def _high_bit_python(m) -> int:
+    return int(m).bit_length() - 1
+
+
+def _low_bit_python(m) -> int:
+    m = int(m)
+    return (m & -m).bit_length() - 1
+
+
+if numba_config.DISABLE_JIT:
+    high_bit, low_bit = _high_bit_python, _low_bit_python
+else:
+    from numba.cpython.unsafe.numbers import leading_zeros, trailing_zeros
+
+    @_numba_njit(inline="always")
+    def high_bit(m):
+        """Index of the highest set bit of a non-zero int64 (one lzcnt)."""
+        return 63 - leading_zeros(m)
+
+    @_numba_njit(inline="always")
+    def low_bit(m):
+        """Index of the lowest set bit of a non-zero int64 (one tzcnt)."""
+        return trailing_zeros(m)
+
+
+def _sync_intrinsics():
+    """Acquire loads, release stores and a spin-wait hint on int64 array elements: the emulator's
+    two threads (lpu._engine: the interpreter and the MXM worker) hand work over through counters,
+    and plain loads in a spin loop may be hoisted by the compiler. On x86 these are plain moves
+    that the compiler must keep in order."""
+    import platform
+
+    from llvmlite import ir
+    from numba import types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+
+    def ptr_of(context, builder, aryty, ary, i):
+        a = context.make_array(aryty)(context, builder, ary)
+        return cgutils.get_item_pointer(context, builder, aryty, a, [i], wraparound=False)
+
+    @intrinsic
+    def load_acquire(typingctx, arr, i):
+        def codegen(context, builder, sig, args):
+            return builder.load_atomic(ptr_of(context, builder, sig.args[0], *args), "acquire", 8)
+
+        return types.int64(arr, i), codegen
+
+    @intrinsic
+    def store_release(typingctx, arr, i, v):
+        def codegen(context, builder, sig, args):
+            builder.store_atomic(args[2], ptr_of(context, builder, sig.args[0], args[0], args[1]),
+                                 "release", 8)
+            return context.get_dummy_value()
+
+        return types.void(arr, i, types.int64), codegen
+
+    x86 = platform.machine().lower() in ("x86_64", "amd64")
+
+    @intrinsic
+    def cpu_relax(typingctx):
+        def codegen(context, builder, sig, args):
+            if x86:  # `pause`: a spinning thread yields its core's resources to the other
+                fn = cgutils.get_or_insert_function(
+                    builder.module, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse2.pause")
+                builder.call(fn, [])
+            return context.get_dummy_value()
+
+        return types.void(), codegen
+
+    return load_acquire, store_release, cpu_relax
+
+
+def _load_acquire_python(arr, i) -> int:
+    return int(arr[i])
+
+
+def _store_release_python(arr, i, v) -> None:
+    arr[i] = v
+
+
+def _cpu_relax_python() -> None:
+    """With the JIT disabled the emulator runs on one thread: nothing waits."""
+
+
+if numba_config.DISABLE_JIT:
+    load_acquire, store_release, cpu_relax = (_load_acquire_python, _store_release_python,
+                                              _cpu_relax_python)
+else:
+    load_acquire, store_release, cpu_relax = _sync_intrinsics()

@@ -7,11 +7,15 @@ the cycle, queue, instruction and source line.
 
 from __future__ import annotations
 
+import os
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import config as numba_config
 
 from lpu import _engine as E
+from lpu._jit import BOUNDSCHECK
 from lpu.errors import HazardError, LpuError
 from lpu.isa.chips import Chip, get_chip
 from lpu.isa.encoding import stream_text
@@ -50,6 +54,35 @@ def _f16_table() -> np.ndarray:
         _F16_TABLE.append(np.arange(65536, dtype=np.uint16).view(np.float16).astype(np.float32)
                           .view(np.uint32))
     return _F16_TABLE[0]
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+# Programs with at least this many lw and mv instructions get the MXM worker thread (starting
+# one costs ~0.1 ms). LPU_THREADS=1 keeps every run on one thread, LPU_THREADS=2 gives every run
+# the worker. Results are the same bits either way (tests/lpu/test_determinism.py).
+WORKER_MIN_MXM = 32
+
+
+def _run_kernel(args: tuple, ws: tuple, threaded: bool) -> tuple:
+    """Run the kernel, with the MXM worker on a second thread when `threaded` (see
+    lpu._engine._run: both threads run the one compiled function, in their two roles)."""
+    ctl = ws[E.WS_CTL]
+    ctl[E.CT_THREADED] = 1 if threaded else 0
+    if not threaded:
+        return E._run(*args, 0)
+    worker = threading.Thread(target=E._run, args=(*args, 1), daemon=True)
+    worker.start()
+    try:
+        return E._run(*args, 0)
+    finally:
+        ctl[E.CT_STOP] = 1  # the worker finishes what was posted, then returns
+        worker.join()
 
 
 def _class_of(mnemonic: str, attrs: dict) -> int:
@@ -385,26 +418,45 @@ class Machine:
             scatters[sl[c == E.K_SCATTER]] = True
             self._logme = ((c == E.K_GATHER) | ((c == E.K_READ) & (written[word] | scatters[sl]))
                            ).astype(np.uint8)
+            # and the words the program may write at all: an lw row read from one of those is
+            # copied when the lw issues, not left for the MXM worker to read later
+            self._wflag = (written.reshape(chip.mem_words, chip.mem_slices) | scatters).astype(
+                np.uint8).reshape(-1)
 
     # ---- running --------------------------------------------------------------------------------
+    def _threaded(self, F: np.ndarray) -> bool:
+        """Whether this run gets the MXM worker thread: with the JIT on (and its bounds checks
+        off), LPU_THREADS=2, or else a second CPU, LPU_THREADS not 1 and enough MXM work to pay
+        for the thread."""
+        want = os.environ.get("LPU_THREADS", "")
+        if numba_config.DISABLE_JIT or BOUNDSCHECK or want == "1":
+            return False
+        if want == "2":
+            return True
+        if _cpus() < 2:
+            return False
+        cls = F[:, E.C_CLS]
+        return int(np.count_nonzero((cls == E.K_LW) | (cls == E.K_MV))) >= WORKER_MIN_MXM
+
     def run(self, max_cycles: int | None = None) -> RunResult:
         chip = self.chip
         # Decoding, scheduling and checking depend on the program only: a program run again
         # (the same object, e.g. a repeated decode step) reuses them.
         cached = self._prepared.get(id(self.program))
         if cached is not None and cached[0] is self.program:
-            _, F, offsets, sched, self._rows, self._logme = cached
+            _, F, offsets, sched, self._rows, self._logme, self._wflag = cached
         else:
             F, offsets = self._decode()
             sched = build_schedule(self.program, chip)
             self._rows = np.zeros(0, np.int64)
             self._logme = np.zeros(0, np.uint8)
+            self._wflag = np.zeros(0, np.uint8)
             self._check_ranges(F, offsets, sched)
             F, self._rows = _in_use_order(F, self._rows)
             if len(self._prepared) >= 256:  # a decode's steps: keep the most recent ones
                 self._prepared.pop(next(iter(self._prepared)))
             self._prepared[id(self.program)] = (self.program, F, offsets, sched, self._rows,
-                                                self._logme)
+                                                self._logme, self._wflag)
         self.schedule = sched
         q_stage = np.array([q.stage for q in chip.queues], np.int64)
         q_index = np.array([q.index for q in chip.queues], np.int64)
@@ -425,11 +477,11 @@ class Machine:
         # this run's cycles start past everything the kept workspace saw (see E.workspace)
         epoch = self._epoch
         self._epoch += sched.length + 4 * ring + chip.n_stages * chip.hop_cycles + max_lat
-        status, inst, ev_cycle, da, db, n_done = E._run(
-            sched.cycle, epoch, self._rows, self._logme, sched.queue, sched.rep, F,
-            q_stage, q_index, self._sram.reshape(-1, chip.lanes), chip.mem_slices, maps,
-            chip.hop_cycles, chip.bank_words, chip.lanes_per_superlane, stop + epoch, busy,
-            _f16_table(), self._ws)
+        args = (sched.cycle, epoch, self._rows, self._logme, self._wflag, sched.queue, sched.rep,
+                F, q_stage, q_index, self._sram.reshape(-1, chip.lanes), chip.mem_slices, maps,
+                chip.hop_cycles, chip.bank_words, chip.lanes_per_superlane, stop + epoch, busy,
+                _f16_table(), self._ws)
+        status, inst, ev_cycle, da, db, n_done = _run_kernel(args, self._ws, self._threaded(F))
         if status:
             if status == E.H_WEIGHTS_NOT_READY:
                 db -= epoch  # a cycle

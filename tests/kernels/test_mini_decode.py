@@ -19,3 +19,16 @@ def test_tiny_decodes_on_mini_like_the_reference(wdt):
     # same bound as tests/kernels/test_compiler_vs_reference.py: 2e-3 of the row's largest logit
     scale = np.abs(ref_logits).max(axis=1, keepdims=True)
     assert np.all(np.abs(res.logits - ref_logits) <= 2e-3 * scale)
+
+
+@pytest.mark.parametrize("wdt", ["fp16", "int8"])
+def test_the_mxm_worker_thread_gives_the_same_bits(wdt, monkeypatch):
+    # LPU_THREADS=2: every run hands lw transposes and mv products to a second thread;
+    # LPU_THREADS=1: the interpreter does them itself. Logits, tokens and cycles must agree.
+    w = load_weights("tiny", seed=0)
+    out = {}
+    for threads in ("1", "2"):
+        monkeypatch.setenv("LPU_THREADS", threads)
+        res = LpuDecoder(w, "mini", wdt, max_context=8).decode([1, 2, 3], 3)
+        out[threads] = (res.tokens, res.logits.tobytes(), [s.cycles for s in res.steps])
+    assert out["1"] == out["2"]

@@ -80,10 +80,12 @@ print(json.dumps(out))
 """
 
 
-def _run(chip: str, nojit: bool = False) -> dict:
+def _run(chip: str, nojit: bool = False, threads: str = "") -> dict:
     env = dict(os.environ)
     if nojit:
         env["NUMBA_DISABLE_JIT"] = "1"
+    if threads:
+        env["LPU_THREADS"] = threads
     p = subprocess.run([sys.executable, "-c", SCRIPT, chip], check=False, capture_output=True,
                        text=True, env=env, timeout=900)
     assert p.returncode == 0, p.stderr
@@ -92,6 +94,11 @@ def _run(chip: str, nojit: bool = False) -> dict:
 
 def test_two_processes_give_identical_bits_and_cycles():
     assert _run("tsp-v1") == _run("tsp-v1")
+
+
+def test_one_thread_or_two_give_identical_bits_and_cycles():
+    # LPU_THREADS=2: the MXM's transposes and products run on a worker thread
+    assert _run("tsp-v1", threads="1") == _run("tsp-v1", threads="2")
 
 
 def test_the_kernel_without_the_jit_gives_the_same_bits_and_cycles():
