@@ -54,12 +54,14 @@ def main() -> None:
     for _ in range(9):
         dec.machine.swap_program(st.program)
         dec.machine.load("x0", embed(w, 1 + args.pos, args.pos))
+        time.sleep(0.3)  # OpenBLAS's threads spin ~0.1 s after numpy's last call: let them rest
         t = time.perf_counter()
         dec.machine.run()
         emu.append(time.perf_counter() - t)
         cache = ref.new_cache()
         for pos in range(args.pos):
             ref.step(1 + pos, pos, cache)
+        time.sleep(0.3)  # and the emulator's worker thread is gone: both start from an idle host
         t = time.perf_counter()
         ref.step(1 + args.pos, args.pos, cache)
         refs.append(time.perf_counter() - t)
