@@ -124,7 +124,7 @@ def _swrite_ref(tag, src, field, stage, cycle, hop, word) -> int:
     return H_COLLISION if _claim(tag, src, field, stage, cycle, hop, word) < 0 else 0
 
 
-@njit
+@njit(inline="always")  # one call site: compiled into _run only
 def _materialize(src, val, mem2, word, head, log, since):
     """SRAM word `word` is about to be overwritten: copy it into every stream entry that still
     refers to it, so values already on a stream keep what was read. The entries are found
@@ -195,18 +195,15 @@ def _sread(tag, val, src, mem2, field, stage, cycle, hop, out) -> int:
     return 0
 
 
-@njit
+@njit(inline="always")  # one call site: compiled into _run only
 def _lw(tag, val, sref, mem2, a, g, nrows, row0, st, t, hop, wflag, srcs, bring, ctl) -> tuple:
     """The interpreter's half of lw: find the nrows rows (g byte planes each: int8 or fp16) on
     streams a.. and say in srcs where each plane's bytes are for the worker (_do_job): SRAM word
     w >= 0 when every plane of its group of rows (8 when aligned, else 1: as the worker
     transposes them) is one by reference that this program never writes, so it still holds them
-    when the worker gets there; else -1 - b, row b of the byte ring, copied now. Returns
-    (hazard, the empty stream's field)."""
+    when the worker gets there; else -1 - b, row b of the byte ring, copied now (the caller
+    made room for nrows * g rows). Returns (hazard, the empty stream's field)."""
     L = mem2.shape[1]
-    if ctl[CT_BYTES] + nrows * g > bring.shape[0]:  # room for all of them: drain the ring
-        _wait_done(ctl, ctl[CT_POSTED])
-        ctl[CT_BYTES] = 0
     rr = 0
     while rr < nrows:
         n = 8 if (row0 + rr) % 8 == 0 and rr + 8 <= nrows and L % 16 == 0 else 1
@@ -230,7 +227,7 @@ def _lw(tag, val, sref, mem2, a, g, nrows, row0, st, t, hop, wflag, srcs, bring,
     return 0, 0
 
 
-@njit
+@njit(inline="always")  # one call site: compiled into _catch_up only
 def _lw_rows(mem2, bring, srcs, g, nrows, row0, wt8, wt16, rdt, dt, idx):
     """The worker's half of lw: rows row0.. from where srcs says (see _lw) into the staging
     buffer's transposed groups of 8 (lpu._simd): an aligned run of 8 rows is transposed 16 lanes
@@ -283,7 +280,7 @@ def _row_in_order(Wt8, Wt16, rdt, r, x, y, f16f):
     y[r] = acc
 
 
-@njit
+@njit(inline="always")  # one call site: compiled into _catch_up only
 def _matvec_rows(Wt8, Wt16, rdt, x, y, f16f):
     """y = W @ x in fp32, each row summed in lane order, 8 rows per vector operation where a
     group of 8 rows has one dtype (int8 rows in Wt8, fp16 rows in Wt16; rows never loaded are
@@ -319,7 +316,7 @@ def _matvec_rows(Wt8, Wt16, rdt, x, y, f16f):
         _row_in_order(Wt8, Wt16, rdt, r, x, y, f16f)
 
 
-@njit
+@njit(inline="always")  # one call site: compiled into _catch_up only
 def _matvec_i8(Wt, x32, y):
     """int8 weights (transposed groups of 8 rows) x int8 activations (as int32), summed exactly
     in int32 (|sum| <= 320 * 128 * 128 < 2^31, so any order gives the same bits); y gets the
@@ -554,7 +551,7 @@ def _vxm_binary(op, dt, fa, ia, ba, fb, ib, bb, fz, out_bits) -> int:
     return dt
 
 
-@njit
+@njit(inline="always")  # one call site: compiled into _run only
 def _vxm_unary(op, dt, fa, ia, ba, fz, out_bits):
     L = out_bits.shape[0]
     fzu = fz.view(np.uint32)
@@ -618,7 +615,7 @@ def _round_half_even(x: float) -> int:
     return v
 
 
-@njit
+@njit(inline="always")  # one call site: compiled into _run only
 def _convert(src, dst, fa, ia, fz, out_bits):
     L = out_bits.shape[0]
     sf = _is_float(src)
@@ -648,86 +645,65 @@ def _convert(src, dst, fa, ia, fz, out_bits):
         out_bits[l] = _int_sat(v, dst) & mask
 
 
-@njit
-def _do_job(j, jobs, job_src, job_x, bring, mem2, wi8t, wf16t, rowdt_w, acc_f, acc_i, f16f, wy,
-            widx):
-    """Do MXM job j: an lw's transposes (_lw_rows) or an mv's product and accumulation. Jobs
-    run in the order they were posted, so the buffers and accumulators they touch change exactly
-    as in a one-thread run; rowdt_w is the worker's own record of each staged row's dtype."""
-    p = jobs[j, JF_PLANE]
-    b = jobs[j, JF_BUF]
-    if jobs[j, JF_KIND] == J_LW:
-        _lw_rows(mem2, bring, job_src[j], jobs[j, JF_G], jobs[j, JF_NROWS], jobs[j, JF_ROW0],
-                 wi8t[p, b], wf16t[p, b], rowdt_w[p, b], jobs[j, JF_DT], widx)
-        return
-    L = wy.shape[0]
-    slot = jobs[j, JF_SLOT]
-    add = jobs[j, JF_ADD] == 1
-    if jobs[j, JF_DT] == DT_I8:  # int8 x int8, exact in int32 (and so in any order)
-        _matvec_i8(wi8t[p, b], job_x[j].view(np.int32), wy)
-        for rr in range(L):
+@njit(inline="always")  # one call site: compiled into _catch_up only
+def _accumulate(acc_f, acc_i, p, slot, add, is_int, y):
+    """An mv's products into accumulator `slot` of plane p: added (add) or replacing it."""
+    for rr in range(y.shape[0]):
+        if is_int:
             base = acc_i[p, slot, rr] if add else 0
-            acc_i[p, slot, rr] = _int_wrap(base + np.int64(wy[rr]), DT_I32)
-    else:
-        _matvec_rows(wi8t[p, b], wf16t[p, b], rowdt_w[p, b], job_x[j].view(np.float32), wy, f16f)
-        for rr in range(L):
-            acc_f[p, slot, rr] = acc_f[p, slot, rr] + wy[rr] if add else wy[rr]
+            acc_i[p, slot, rr] = _int_wrap(base + np.int64(y[rr]), DT_I32)
+        else:
+            acc_f[p, slot, rr] = acc_f[p, slot, rr] + y[rr] if add else y[rr]
 
 
 @njit
-def _job_slot(ctl, J) -> int:
-    """The ring slot of the next job, once the worker has freed it."""
-    _wait_done(ctl, ctl[CT_POSTED] - J + 1)
-    return ctl[CT_POSTED] % J
-
-
-@njit
-def _wait_done(ctl, n):
-    """Wait until the worker has done n jobs (reading its counter only when the last value seen
-    is not enough: each read of a line the other core writes is a transfer)."""
-    if ctl[CT_SEEN] >= n:
-        return
-    while True:
-        ctl[CT_SEEN] = load_acquire(ctl, CT_DONE)
-        if ctl[CT_SEEN] >= n:
-            return
-        cpu_relax()
-
-
-@njit
-def _post(ctl, j, jobs, job_src, job_x, bring, mem2, wi8t, wf16t, rowdt_w, acc_f, acc_i, f16f,
-          wy, widx):
-    """Hand job j (filled in) to the worker, or do it now when there is none."""
-    if ctl[CT_THREADED] == 0:
-        _do_job(j, jobs, job_src, job_x, bring, mem2, wi8t, wf16t, rowdt_w, acc_f, acc_i, f16f,
-                wy, widx)
-        ctl[CT_DONE] += 1
-        ctl[CT_SEEN] += 1
-        ctl[CT_POSTED] += 1
-    else:
-        store_release(ctl, CT_POSTED, ctl[CT_POSTED] + 1)
-
-
-@njit
-def _worker(ctl, jobs, job_src, job_x, bring, mem2, wi8t, wf16t, rowdt_w, acc_f, acc_i, f16f, wy,
-            widx) -> None:
-    """The MXM worker thread: do jobs as the interpreter posts them; return once told to stop
-    and every posted job is done."""
+def _catch_up(ctl, need, jobs, job_src, job_x, bring, mem2, wi8t, wf16t, rowdt_w, acc_f, acc_i,
+              f16f, wy, widx) -> None:
+    """Until `need` jobs are done. With a worker thread the interpreter waits (reading the
+    worker's count only when the last value seen is not enough: each read of a line the other
+    core writes is a transfer); without one it does the jobs itself. need < 0: this is the
+    worker thread, which does jobs as they are posted and returns once told to stop with none
+    left. The one place the MXM's job code is called from (_run calls this once), so it is
+    compiled in once."""
     J = jobs.shape[0]
+    if need >= 0 and ctl[CT_THREADED] == 1:
+        while True:
+            ctl[CT_SEEN] = load_acquire(ctl, CT_DONE)
+            if ctl[CT_SEEN] >= need:
+                return
+            cpu_relax()
     done = ctl[CT_DONE]
     posted = done
-    while True:
+    while need < 0 or done < need:
         if done == posted:  # read the interpreter's counter only when out of work
             posted = load_acquire(ctl, CT_POSTED)
             if done == posted:
-                if load_acquire(ctl, CT_STOP) != 0 and done == load_acquire(ctl, CT_POSTED):
-                    return
+                if need >= 0 or (load_acquire(ctl, CT_STOP) != 0
+                                 and done == load_acquire(ctl, CT_POSTED)):
+                    break
                 cpu_relax()
                 continue
-        _do_job(done % J, jobs, job_src, job_x, bring, mem2, wi8t, wf16t, rowdt_w, acc_f, acc_i,
-                f16f, wy, widx)
+        # job j: an lw's transposes (_lw_rows), or an mv's product and accumulation. Jobs run
+        # in the order they were posted, so the buffers and accumulators they touch change
+        # exactly as in a one-thread run; rowdt_w is the worker's own record of each staged
+        # row's dtype
+        j = done % J
+        p = jobs[j, JF_PLANE]
+        b = jobs[j, JF_BUF]
+        if jobs[j, JF_KIND] == J_LW:
+            _lw_rows(mem2, bring, job_src[j], jobs[j, JF_G], jobs[j, JF_NROWS],
+                     jobs[j, JF_ROW0], wi8t[p, b], wf16t[p, b], rowdt_w[p, b], jobs[j, JF_DT],
+                     widx)
+        elif jobs[j, JF_DT] == DT_I8:  # int8 x int8, exact in int32 (and so in any order)
+            _matvec_i8(wi8t[p, b], job_x[j].view(np.int32), wy)
+            _accumulate(acc_f, acc_i, p, jobs[j, JF_SLOT], jobs[j, JF_ADD] == 1, True, wy)
+        else:
+            _matvec_rows(wi8t[p, b], wf16t[p, b], rowdt_w[p, b], job_x[j].view(np.float32), wy,
+                         f16f)
+            _accumulate(acc_f, acc_i, p, jobs[j, JF_SLOT], jobs[j, JF_ADD] == 1, False, wy)
         done += 1
         store_release(ctl, CT_DONE, done)
+    ctl[CT_SEEN] = done
 
 
 WS_CTL = 25  # ws[WS_CTL] is ctl
@@ -815,10 +791,11 @@ def _run(cycle, epoch, row_of, logme, wflag, queue, rep, F, q_stage, q_index, me
     instance, 1 for a read whose word the program may overwrite (see _materialize). wflag: uint8
     per SRAM word, 1 if the program may write it.
 
-    role 1 makes this call the MXM worker (_worker), run on a second thread beside the
+    role 1 makes this call the MXM worker (_catch_up), run on a second thread beside the
     interpreter (role 0) when ctl says threaded: the interpreter does every check and posts the
     MXM's arithmetic (lw transposes, mv products) as jobs; it waits for them only where it reads
-    an accumulator. One compiled function for both roles: one JIT compile.
+    an accumulator (or the job ring is full). Without a worker it does each job itself before
+    the next one is posted. One compiled function for both roles: one JIT compile.
 
     mem2: uint8 [words * slices, L], SRAM word (slice, addr) at row addr * n_slices + slice.
     busy: int64 [queues] (out): instances issued per queue. f16tab: uint32 [65536], the fp32
@@ -828,11 +805,8 @@ def _run(cycle, epoch, row_of, logme, wflag, queue, rep, F, q_stage, q_index, me
      pst, bst, rowdt, acc_f, acc_i, acc2, banks, jobs, job_src, job_x, bring, ctl, last_mv,
      rowdt_w, wy, widx) = ws
     f16f = f16tab.view(np.float32)  # fp16 bits -> their fp32 values
-    if role == 1:
-        _worker(ctl, jobs, job_src, job_x, bring, mem2, wi8t, wf16t, rowdt_w, acc_f, acc_i, f16f,
-                wy, widx)
-        return 0, 0, 0, 0, 0, 0
     J = jobs.shape[0]
+    B = bring.shape[0]
     L = mem2.shape[1]
     n = cycle.shape[0]
     ring_w = tag.shape[2]
@@ -860,26 +834,46 @@ def _run(cycle, epoch, row_of, logme, wflag, queue, rep, F, q_stage, q_index, me
     four = np.int64(4)  # not a literal: one compiled specialisation of the helpers, not two
     sixteen = np.int64(16)
 
-    for i in range(n):
-        t = cycle[i] + epoch
-        if t >= stop_cycle:
-            return 0, i, t, 0, 0, i
-        # SRAM writes whose landing cycle has come
-        while head != tail and pend_cycle[head] <= t:
-            word = pend_addr[head] * n_slices + pend_slice[head]
-            since = pend_cycle[head] - 2 * ring_w
-            j = read_head[word]
-            if j >= 0 and read_log[0, j] == word and read_log[3, j] > since:  # on a stream?
-                _materialize(sref, val, mem2, word, read_head, read_log, since)
-            _copy(mem2[word], pend_data[head])
-            head = (head + 1) & (P - 1)
-        r = row_of[i]
-        q = queue[i]
-        k = rep[i]
-        st = q_stage[q]
-        cls = F[r, C_CLS]
-        lat = F[r, C_LAT]
-        busy[q] += 1
+    post = -1  # the ring slot of a job this instruction filled in
+    t = r = q = k = st = cls = lat = 0
+    for i in range(n if role == 0 else 1):
+        need = -1  # the worker's: every job, until told to stop
+        if role == 0:
+            t = cycle[i] + epoch
+            if t >= stop_cycle:
+                return 0, i, t, 0, 0, i
+            # SRAM writes whose landing cycle has come
+            while head != tail and pend_cycle[head] <= t:
+                word = pend_addr[head] * n_slices + pend_slice[head]
+                since = pend_cycle[head] - 2 * ring_w
+                j = read_head[word]
+                if j >= 0 and read_log[0, j] == word and read_log[3, j] > since:  # on a stream?
+                    _materialize(sref, val, mem2, word, read_head, read_log, since)
+                _copy(mem2[word], pend_data[head])
+                head = (head + 1) & (P - 1)
+            r = row_of[i]
+            q = queue[i]
+            k = rep[i]
+            st = q_stage[q]
+            cls = F[r, C_CLS]
+            lat = F[r, C_LAT]
+            busy[q] += 1
+            # the MXM jobs this instruction needs done first: its accumulator's sums (acc), a free
+            # ring slot (lw, mv), room in the byte ring (lw); with no worker, the jobs before it
+            need = 0
+            if cls == K_LW or cls == K_MV:
+                need = max(ctl[CT_POSTED] - J + 1, 0) if ctl[CT_THREADED] == 1 else \
+                    ctl[CT_POSTED]
+                if cls == K_LW and ctl[CT_BYTES] + F[r, C_N] * _dt_bytes(F[r, C_DT]) > B:
+                    need = ctl[CT_POSTED]
+                    ctl[CT_BYTES] = 0
+            elif cls == K_ACC:
+                need = last_mv[q_index[q], F[r, C_SLOT]] + 1
+        if need < 0 or need > ctl[CT_SEEN]:  # the one call site of the MXM's job code
+            _catch_up(ctl, need, jobs, job_src, job_x, bring, mem2, wi8t, wf16t, rowdt_w, acc_f,
+                      acc_i, f16f, wy, widx)
+        if role == 1:
+            return 0, 0, 0, 0, 0, 0
         if cls == K_READ or cls == K_GATHER:
             sl = q_index[q]
             if cls == K_READ:
@@ -990,7 +984,7 @@ def _run(cycle, epoch, row_of, logme, wflag, queue, rep, F, q_stage, q_index, me
             stg = 1 - active[p]
             wdt[p, stg] = dt
             row0 = F[r, C_ROW]
-            js = _job_slot(ctl, J)
+            js = ctl[CT_POSTED] % J
             h, f0 = _lw(tag, val, sref, mem2, a, g, nrows, row0, st, t, hop, wflag, job_src[js],
                         bring, ctl)
             if h:
@@ -1005,8 +999,7 @@ def _run(cycle, epoch, row_of, logme, wflag, queue, rep, F, q_stage, q_index, me
             jb[JF_ROW0] = row0
             jb[JF_NROWS] = nrows
             jb[JF_DT] = dt
-            _post(ctl, js, jobs, job_src, job_x, bring, mem2, wi8t, wf16t, rowdt_w, acc_f, acc_i,
-                  f16f, wy, widx)
+            post = js
         elif cls == K_IW:
             p = q_index[q]
             active[p] = 1 - active[p]
@@ -1033,7 +1026,7 @@ def _run(cycle, epoch, row_of, logme, wflag, queue, rep, F, q_stage, q_index, me
             kind = 1 if dt == DT_I8 else 0
             if F[r, C_ADD] == 1 and acc_kind[p, slot] != -1 and acc_kind[p, slot] != kind:
                 return H_ACC_TYPE, i, t, p, slot, i
-            js = _job_slot(ctl, J)
+            js = ctl[CT_POSTED] % J
             xj = job_x[js]
             if dt == DT_I8:
                 for l in range(L):
@@ -1049,8 +1042,7 @@ def _run(cycle, epoch, row_of, logme, wflag, queue, rep, F, q_stage, q_index, me
             jb[JF_SLOT] = slot
             jb[JF_ADD] = F[r, C_ADD]
             last_mv[p, slot] = ctl[CT_POSTED]
-            _post(ctl, js, jobs, job_src, job_x, bring, mem2, wi8t, wf16t, rowdt_w, acc_f, acc_i,
-                  f16f, wy, widx)
+            post = js
             acc_kind[p, slot] = kind
             acc_ready[p, slot] = t + lat
         elif cls == K_ACC:
@@ -1058,7 +1050,6 @@ def _run(cycle, epoch, row_of, logme, wflag, queue, rep, F, q_stage, q_index, me
             slot = F[r, C_SLOT]
             if acc_kind[p, slot] == -1 or t < acc_ready[p, slot]:
                 return H_ACC_NOT_READY, i, t, p, slot, i
-            _wait_done(ctl, last_mv[p, slot] + 1)  # the worker's sums
             if acc_kind[p, slot] == 1:
                 for l in range(L):
                     out_bits[l] = acc_i[p, slot, l] & 0xFFFFFFFF
@@ -1141,6 +1132,9 @@ def _run(cycle, epoch, row_of, logme, wflag, queue, rep, F, q_stage, q_index, me
             h = _write_group(tag, val, sref, mem2, F[r, C_Z], sg, st, t + lat, hop, out_planes)
             if h:
                 return h, i, t + lat, F[r, C_Z], st, i
+        if post >= 0:  # hand the job over (without a worker, it is done before the next one)
+            store_release(ctl, CT_POSTED, ctl[CT_POSTED] + 1)
+            post = -1
     # land the writes still in flight
     while head != tail:
         _copy(mem2[pend_addr[head] * n_slices + pend_slice[head]], pend_data[head])
