@@ -56,9 +56,12 @@ J_LW, J_MV = 1, 2
 (JF_KIND, JF_PLANE, JF_BUF, JF_G, JF_ROW0, JF_NROWS, JF_DT, JF_SLOT, JF_ADD) = range(9)
 # ctl, one cache line per writer so the two threads do not contend: jobs posted (interpreter);
 # jobs done (worker); stop (the worker drains and returns); then the interpreter's own: threaded
-# (0: it does each job as it posts it), byte-ring rows used since the ring was last drained, and
-# the jobs-done count it last saw
+# (0: no worker thread), byte-ring rows used since the ring was last drained, the jobs-done count
+# it last saw, and where it stopped for jobs to be done (H_JOBS): the jobs it needs done, its
+# next instance, pending-write ring head and tail, next read-log entry
 CT_POSTED, CT_DONE, CT_STOP, CT_THREADED, CT_BYTES, CT_SEEN = 0, 8, 16, 24, 25, 26
+CT_NEED, CT_I, CT_HEAD, CT_TAIL, CT_NLOG = 32, 33, 34, 35, 36
+H_JOBS = 100  # not a hazard: the interpreter stopped so that jobs can be done (see _work)
 
 
 @njit
@@ -124,7 +127,7 @@ def _swrite_ref(tag, src, field, stage, cycle, hop, word) -> int:
     return H_COLLISION if _claim(tag, src, field, stage, cycle, hop, word) < 0 else 0
 
 
-@njit(inline="always")  # one call site: compiled into _run only
+@njit
 def _materialize(src, val, mem2, word, head, log, since):
     """SRAM word `word` is about to be overwritten: copy it into every stream entry that still
     refers to it, so values already on a stream keep what was read. The entries are found
@@ -195,7 +198,7 @@ def _sread(tag, val, src, mem2, field, stage, cycle, hop, out) -> int:
     return 0
 
 
-@njit(inline="always")  # one call site: compiled into _run only
+@njit
 def _lw(tag, val, sref, mem2, a, g, nrows, row0, st, t, hop, wflag, srcs, bring, ctl) -> tuple:
     """The interpreter's half of lw: find the nrows rows (g byte planes each: int8 or fp16) on
     streams a.. and say in srcs where each plane's bytes are for the worker (_do_job): SRAM word
@@ -227,7 +230,7 @@ def _lw(tag, val, sref, mem2, a, g, nrows, row0, st, t, hop, wflag, srcs, bring,
     return 0, 0
 
 
-@njit(inline="always")  # one call site: compiled into _catch_up only
+@njit(inline="always")  # one call site: compiled into _work only
 def _lw_rows(mem2, bring, srcs, g, nrows, row0, wt8, wt16, rdt, dt, idx):
     """The worker's half of lw: rows row0.. from where srcs says (see _lw) into the staging
     buffer's transposed groups of 8 (lpu._simd): an aligned run of 8 rows is transposed 16 lanes
@@ -280,7 +283,7 @@ def _row_in_order(Wt8, Wt16, rdt, r, x, y, f16f):
     y[r] = acc
 
 
-@njit(inline="always")  # one call site: compiled into _catch_up only
+@njit(inline="always")  # one call site: compiled into _work only
 def _matvec_rows(Wt8, Wt16, rdt, x, y, f16f):
     """y = W @ x in fp32, each row summed in lane order, 8 rows per vector operation where a
     group of 8 rows has one dtype (int8 rows in Wt8, fp16 rows in Wt16; rows never loaded are
@@ -316,7 +319,7 @@ def _matvec_rows(Wt8, Wt16, rdt, x, y, f16f):
         _row_in_order(Wt8, Wt16, rdt, r, x, y, f16f)
 
 
-@njit(inline="always")  # one call site: compiled into _catch_up only
+@njit(inline="always")  # one call site: compiled into _work only
 def _matvec_i8(Wt, x32, y):
     """int8 weights (transposed groups of 8 rows) x int8 activations (as int32), summed exactly
     in int32 (|sum| <= 320 * 128 * 128 < 2^31, so any order gives the same bits); y gets the
@@ -551,7 +554,7 @@ def _vxm_binary(op, dt, fa, ia, ba, fb, ib, bb, fz, out_bits) -> int:
     return dt
 
 
-@njit(inline="always")  # one call site: compiled into _run only
+@njit
 def _vxm_unary(op, dt, fa, ia, ba, fz, out_bits):
     L = out_bits.shape[0]
     fzu = fz.view(np.uint32)
@@ -615,7 +618,7 @@ def _round_half_even(x: float) -> int:
     return v
 
 
-@njit(inline="always")  # one call site: compiled into _run only
+@njit
 def _convert(src, dst, fa, ia, fz, out_bits):
     L = out_bits.shape[0]
     sf = _is_float(src)
@@ -645,7 +648,7 @@ def _convert(src, dst, fa, ia, fz, out_bits):
         out_bits[l] = _int_sat(v, dst) & mask
 
 
-@njit(inline="always")  # one call site: compiled into _catch_up only
+@njit(inline="always")  # one call site: compiled into _work only
 def _accumulate(acc_f, acc_i, p, slot, add, is_int, y):
     """An mv's products into accumulator `slot` of plane p: added (add) or replacing it."""
     for rr in range(y.shape[0]):
@@ -657,21 +660,14 @@ def _accumulate(acc_f, acc_i, p, slot, add, is_int, y):
 
 
 @njit
-def _catch_up(ctl, need, jobs, job_src, job_x, bring, mem2, wi8t, wf16t, rowdt_w, acc_f, acc_i,
-              f16f, wy, widx) -> None:
-    """Until `need` jobs are done. With a worker thread the interpreter waits (reading the
-    worker's count only when the last value seen is not enough: each read of a line the other
-    core writes is a transfer); without one it does the jobs itself. need < 0: this is the
-    worker thread, which does jobs as they are posted and returns once told to stop with none
-    left. The one place the MXM's job code is called from (_run calls this once), so it is
-    compiled in once."""
+def _work(ctl, need, jobs, job_src, job_x, bring, mem2, wi8t, wf16t, rowdt_w, acc_f, acc_i,
+          f16tab, wy, widx) -> None:
+    """Do the MXM's posted jobs, in order: until `need` are done (no worker thread: the
+    interpreter stopped with H_JOBS and lpu.machine calls this, then resumes it), or, need < 0,
+    as the worker thread: each job as it is posted, returning once told to stop with none left.
+    Its own kernel, apart from _run: the interpreter never runs job code itself."""
+    f16f = f16tab.view(np.float32)
     J = jobs.shape[0]
-    if need >= 0 and ctl[CT_THREADED] == 1:
-        while True:
-            ctl[CT_SEEN] = load_acquire(ctl, CT_DONE)
-            if ctl[CT_SEEN] >= need:
-                return
-            cpu_relax()
     done = ctl[CT_DONE]
     posted = done
     while need < 0 or done < need:
@@ -703,10 +699,18 @@ def _catch_up(ctl, need, jobs, job_src, job_x, bring, mem2, wi8t, wf16t, rowdt_w
             _accumulate(acc_f, acc_i, p, jobs[j, JF_SLOT], jobs[j, JF_ADD] == 1, False, wy)
         done += 1
         store_release(ctl, CT_DONE, done)
-    ctl[CT_SEEN] = done
 
 
 WS_CTL = 25  # ws[WS_CTL] is ctl
+
+
+def work_args(ws: tuple, mem2: np.ndarray, f16tab: np.ndarray, need: int) -> tuple:
+    """_work's arguments, from the workspace: until `need` jobs are done (-1: the worker)."""
+    (_, _, _, _, _, _, _, _, _, _, _, _, wf16t, wi8t, _, _, _, acc_f, acc_i, _, _, jobs, job_src,
+     job_x, bring, ctl, _, rowdt_w, wy, widx) = ws
+    return (ctl, need, jobs, job_src, job_x, bring, mem2, wi8t, wf16t, rowdt_w, acc_f, acc_i,
+            f16tab, wy, widx)
+SYNC_BATCH = 64  # without a worker: jobs done in batches this big (measured: 16..128 alike)
 JOBS = 256  # the job ring: how far the interpreter may run ahead of the worker
 
 
@@ -783,7 +787,7 @@ def reset_workspace(ws: tuple) -> None:
 
 @njit
 def _run(cycle, epoch, row_of, logme, wflag, queue, rep, F, q_stage, q_index, mem2, n_slices,
-         maps, hop, bank_words, lanes_per_superlane, stop_cycle, busy, f16tab, ws, role):
+         maps, hop, bank_words, lanes_per_superlane, stop_cycle, busy, f16tab, ws):
     """Run instances in order. Returns (status, instance, event cycle, detail a, detail b, done).
 
     cycle: each instance's issue cycle; the run sees cycle + epoch (all event cycles returned
@@ -791,20 +795,19 @@ def _run(cycle, epoch, row_of, logme, wflag, queue, rep, F, q_stage, q_index, me
     instance, 1 for a read whose word the program may overwrite (see _materialize). wflag: uint8
     per SRAM word, 1 if the program may write it.
 
-    role 1 makes this call the MXM worker (_catch_up), run on a second thread beside the
-    interpreter (role 0) when ctl says threaded: the interpreter does every check and posts the
-    MXM's arithmetic (lw transposes, mv products) as jobs; it waits for them only where it reads
-    an accumulator (or the job ring is full). Without a worker it does each job itself before
-    the next one is posted. One compiled function for both roles: one JIT compile.
+    The interpreter does every check and posts the MXM's arithmetic (lw transposes, mv
+    products) as jobs for _work; it needs them done only where it reads an accumulator, its job
+    ring is full or its byte ring must be drained. With a worker thread (ctl says threaded) it
+    waits there; without one it returns H_JOBS, and lpu.machine runs _work and calls it again:
+    it resumes where it stopped (ctl keeps its place).
 
     mem2: uint8 [words * slices, L], SRAM word (slice, addr) at row addr * n_slices + slice.
     busy: int64 [queues] (out): instances issued per queue. f16tab: uint32 [65536], the fp32
     bits of every fp16 value. ws: the arrays from workspace().
     """
-    (tag, val, sref, read_head, read_log, pl3, bits3, u2, i2, f2, pend_i, pend_data, wf16t, wi8t,
-     pst, bst, rowdt, acc_f, acc_i, acc2, banks, jobs, job_src, job_x, bring, ctl, last_mv,
-     rowdt_w, wy, widx) = ws
-    f16f = f16tab.view(np.float32)  # fp16 bits -> their fp32 values
+    (tag, val, sref, read_head, read_log, pl3, bits3, u2, i2, f2, pend_i, pend_data, _, _, pst,
+     bst, rowdt, acc_f, acc_i, acc2, banks, jobs, job_src, job_x, bring, ctl, last_mv, _, _,
+     _) = ws
     J = jobs.shape[0]
     B = bring.shape[0]
     L = mem2.shape[1]
@@ -820,9 +823,9 @@ def _run(cycle, epoch, row_of, logme, wflag, queue, rep, F, q_stage, q_index, me
     fz = f2[0]
     P = pend_data.shape[0]
     pend_cycle, pend_slice, pend_addr = pend_i[0], pend_i[1], pend_i[2]
-    head = 0
-    tail = 0
-    n_log = 0  # next read-log entry (a ring: the window it must cover is ~100 cycles)
+    head = ctl[CT_HEAD]
+    tail = ctl[CT_TAIL]
+    n_log = ctl[CT_NLOG]  # next read-log entry (a ring: the window it must cover is ~100 cycles)
     bank_write, bank_read = banks[0], banks[1]  # last cycle each bank was written / read
     # MXM: two weight buffers per plane [r, c]; which one is active
     active = pst[0]
@@ -835,45 +838,49 @@ def _run(cycle, epoch, row_of, logme, wflag, queue, rep, F, q_stage, q_index, me
     sixteen = np.int64(16)
 
     post = -1  # the ring slot of a job this instruction filled in
-    t = r = q = k = st = cls = lat = 0
-    for i in range(n if role == 0 else 1):
-        need = -1  # the worker's: every job, until told to stop
-        if role == 0:
-            t = cycle[i] + epoch
-            if t >= stop_cycle:
-                return 0, i, t, 0, 0, i
-            # SRAM writes whose landing cycle has come
-            while head != tail and pend_cycle[head] <= t:
-                word = pend_addr[head] * n_slices + pend_slice[head]
-                since = pend_cycle[head] - 2 * ring_w
-                j = read_head[word]
-                if j >= 0 and read_log[0, j] == word and read_log[3, j] > since:  # on a stream?
-                    _materialize(sref, val, mem2, word, read_head, read_log, since)
-                _copy(mem2[word], pend_data[head])
-                head = (head + 1) & (P - 1)
-            r = row_of[i]
-            q = queue[i]
-            k = rep[i]
-            st = q_stage[q]
-            cls = F[r, C_CLS]
-            lat = F[r, C_LAT]
-            busy[q] += 1
-            # the MXM jobs this instruction needs done first: its accumulator's sums (acc), a free
-            # ring slot (lw, mv), room in the byte ring (lw); with no worker, the jobs before it
-            need = 0
-            if cls == K_LW or cls == K_MV:
-                need = max(ctl[CT_POSTED] - J + 1, 0) if ctl[CT_THREADED] == 1 else \
-                    ctl[CT_POSTED]
-                if cls == K_LW and ctl[CT_BYTES] + F[r, C_N] * _dt_bytes(F[r, C_DT]) > B:
-                    need = ctl[CT_POSTED]
-                    ctl[CT_BYTES] = 0
-            elif cls == K_ACC:
-                need = last_mv[q_index[q], F[r, C_SLOT]] + 1
-        if need < 0 or need > ctl[CT_SEEN]:  # the one call site of the MXM's job code
-            _catch_up(ctl, need, jobs, job_src, job_x, bring, mem2, wi8t, wf16t, rowdt_w, acc_f,
-                      acc_i, f16f, wy, widx)
-        if role == 1:
-            return 0, 0, 0, 0, 0, 0
+    for i in range(ctl[CT_I], n):
+        t = cycle[i] + epoch
+        if t >= stop_cycle:
+            return 0, i, t, 0, 0, i
+        # SRAM writes whose landing cycle has come
+        while head != tail and pend_cycle[head] <= t:
+            word = pend_addr[head] * n_slices + pend_slice[head]
+            since = pend_cycle[head] - 2 * ring_w
+            j = read_head[word]
+            if j >= 0 and read_log[0, j] == word and read_log[3, j] > since:  # on a stream?
+                _materialize(sref, val, mem2, word, read_head, read_log, since)
+            _copy(mem2[word], pend_data[head])
+            head = (head + 1) & (P - 1)
+        r = row_of[i]
+        q = queue[i]
+        k = rep[i]
+        st = q_stage[q]
+        cls = F[r, C_CLS]
+        lat = F[r, C_LAT]
+        # the MXM jobs this instruction needs done first: its accumulator's sums (acc), a free
+        # ring slot (lw, mv), room in the byte ring (lw)
+        need = 0
+        if cls == K_LW or cls == K_MV:
+            # a full ring; without a worker, SYNC_BATCH jobs (their rows still in cache)
+            need = ctl[CT_POSTED] - (J if ctl[CT_THREADED] == 1 else SYNC_BATCH) + 1
+            if cls == K_LW and ctl[CT_BYTES] + F[r, C_N] * _dt_bytes(F[r, C_DT]) > B:
+                need = ctl[CT_POSTED]
+                ctl[CT_BYTES] = 0
+        elif cls == K_ACC:
+            need = last_mv[q_index[q], F[r, C_SLOT]] + 1
+        while need > ctl[CT_SEEN]:
+            ctl[CT_SEEN] = load_acquire(ctl, CT_DONE)
+            if need <= ctl[CT_SEEN]:
+                break
+            if ctl[CT_THREADED] == 0:  # stop here; lpu.machine runs _work, then resumes
+                ctl[CT_NEED] = ctl[CT_POSTED]  # all of them: each stop costs a call
+                ctl[CT_I] = i
+                ctl[CT_HEAD] = head
+                ctl[CT_TAIL] = tail
+                ctl[CT_NLOG] = n_log
+                return H_JOBS, i, 0, 0, 0, i
+            cpu_relax()
+        busy[q] += 1
         if cls == K_READ or cls == K_GATHER:
             sl = q_index[q]
             if cls == K_READ:
@@ -1132,7 +1139,7 @@ def _run(cycle, epoch, row_of, logme, wflag, queue, rep, F, q_stage, q_index, me
             h = _write_group(tag, val, sref, mem2, F[r, C_Z], sg, st, t + lat, hop, out_planes)
             if h:
                 return h, i, t + lat, F[r, C_Z], st, i
-        if post >= 0:  # hand the job over (without a worker, it is done before the next one)
+        if post >= 0:  # hand the job over (to the worker, or to _work at the next H_JOBS)
             store_release(ctl, CT_POSTED, ctl[CT_POSTED] + 1)
             post = -1
     # land the writes still in flight

@@ -70,19 +70,27 @@ WORKER_MIN_MXM = 32
 
 
 def _run_kernel(args: tuple, ws: tuple, threaded: bool) -> tuple:
-    """Run the kernel, with the MXM worker on a second thread when `threaded` (see
-    lpu._engine._run: both threads run the one compiled function, in their two roles)."""
+    """Run the kernel. The MXM's jobs (lpu._engine._work) run on a worker thread beside it when
+    `threaded`; otherwise the kernel stops (H_JOBS) whenever it needs jobs done, they are done
+    here, and it resumes where it stopped."""
     ctl = ws[E.WS_CTL]
     ctl[E.CT_THREADED] = 1 if threaded else 0
-    if not threaded:
-        return E._run(*args, 0)
-    worker = threading.Thread(target=E._run, args=(*args, 1), daemon=True)
-    worker.start()
+    mem2, f16tab = args[10], args[18]
+    worker = None
+    if threaded:
+        worker = threading.Thread(target=E._work, args=E.work_args(ws, mem2, f16tab, -1),
+                                  daemon=True)
+        worker.start()
     try:
-        return E._run(*args, 0)
+        while True:
+            res = E._run(*args)
+            if res[0] != E.H_JOBS:
+                return res
+            E._work(*E.work_args(ws, mem2, f16tab, int(ctl[E.CT_NEED])))
     finally:
-        ctl[E.CT_STOP] = 1  # the worker finishes what was posted, then returns
-        worker.join()
+        if worker is not None:
+            ctl[E.CT_STOP] = 1  # the worker finishes what was posted, then returns
+            worker.join()
 
 
 def _class_of(mnemonic: str, attrs: dict) -> int:
