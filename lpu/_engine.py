@@ -1,4 +1,5 @@
-"""The compiled hot loop of the emulator: one private kernel that runs a whole schedule.
+"""The compiled hot loops of the emulator: the interpreter (_run), one kernel over a whole schedule,
+and the MXM's arithmetic (_work), which it hands over as jobs, on a second thread or in batches.
 
 It takes only arrays, prepared and validated by lpu.machine; streams are kept as time-space
 waves (no per-cycle shifting), and every hazard check rides on the lookups the work needs anyway.
@@ -50,7 +51,7 @@ H_WEIGHTS_NOT_READY = 9
 
 NEVER = -(1 << 62)
 
-# MXM work handed from the interpreter to the worker (see _do_job): job kinds, and the fields of
+# MXM work handed from the interpreter to the worker (see _work): job kinds, and the fields of
 # a job's header row.
 J_LW, J_MV = 1, 2
 (JF_KIND, JF_PLANE, JF_BUF, JF_G, JF_ROW0, JF_NROWS, JF_DT, JF_SLOT, JF_ADD) = range(9)
@@ -201,7 +202,7 @@ def _sread(tag, val, src, mem2, field, stage, cycle, hop, out) -> int:
 @njit
 def _lw(tag, val, sref, mem2, a, g, nrows, row0, st, t, hop, wflag, srcs, bring, ctl) -> tuple:
     """The interpreter's half of lw: find the nrows rows (g byte planes each: int8 or fp16) on
-    streams a.. and say in srcs where each plane's bytes are for the worker (_do_job): SRAM word
+    streams a.. and say in srcs where each plane's bytes are for the worker (_work): SRAM word
     w >= 0 when every plane of its group of rows (8 when aligned, else 1: as the worker
     transposes them) is one by reference that this program never writes, so it still holds them
     when the worker gets there; else -1 - b, row b of the byte ring, copied now (the caller
@@ -648,7 +649,7 @@ def _convert(src, dst, fa, ia, fz, out_bits):
         out_bits[l] = _int_sat(v, dst) & mask
 
 
-@njit(inline="always")  # one call site: compiled into _work only
+@njit(inline="always")  # compiled into _work only
 def _accumulate(acc_f, acc_i, p, slot, add, is_int, y):
     """An mv's products into accumulator `slot` of plane p: added (add) or replacing it."""
     for rr in range(y.shape[0]):
@@ -750,7 +751,7 @@ def workspace(n_streams: int, ring_w: int, n_stages: int, lanes: int, n_slices: 
         np.stack([np.full((planes_n, acc_slots), -1, np.int64),  # acc_kind: never written
                   np.full((planes_n, acc_slots), NEVER, np.int64)]),  # acc_ready
         np.full((2, n_slices, 2), NEVER, np.int64),  # bank_write, bank_read
-        # MXM jobs (_do_job): headers, lw row sources, mv activations; the byte ring (lw rows
+        # MXM jobs (_work): headers, lw row sources, mv activations; the byte ring (lw rows
         # whose bytes must be copied); ctl (CT_*); each accumulator's last mv job; the worker's
         # rowdt; its scratch (y, and row indices)
         np.zeros((JOBS, 16), np.int64),
