@@ -200,6 +200,16 @@ def _sread(tag, val, src, mem2, field, stage, cycle, hop, out) -> int:
 
 
 @njit
+def _job(jb, kind, p, buf, dt):
+    """Fill in the fields every job has (its header row jb); returns jb for the rest."""
+    jb[JF_KIND] = kind
+    jb[JF_PLANE] = p
+    jb[JF_BUF] = buf
+    jb[JF_DT] = dt
+    return jb
+
+
+@njit
 def _lw(tag, val, sref, mem2, a, g, nrows, row0, st, t, hop, wflag, srcs, bring, ctl) -> tuple:
     """The interpreter's half of lw: find the nrows rows (g byte planes each: int8 or fp16) on
     streams a.. and say in srcs where each plane's bytes are for the worker (_work): SRAM word
@@ -997,16 +1007,12 @@ def _run(cycle, epoch, row_of, logme, wflag, queue, rep, F, q_stage, q_index, me
                         bring, ctl)
             if h:
                 return h, i, t, f0, st, i
-            for k in range(nrows):
-                rowdt[p, stg, row0 + k] = dt
-            jb = jobs[js]
-            jb[JF_KIND] = J_LW
-            jb[JF_PLANE] = p
-            jb[JF_BUF] = stg
+            for rr in range(nrows):
+                rowdt[p, stg, row0 + rr] = dt
+            jb = _job(jobs[js], J_LW, p, stg, dt)
             jb[JF_G] = g
             jb[JF_ROW0] = row0
             jb[JF_NROWS] = nrows
-            jb[JF_DT] = dt
             post = js
         elif cls == K_IW:
             p = q_index[q]
@@ -1042,11 +1048,7 @@ def _run(cycle, epoch, row_of, logme, wflag, queue, rep, F, q_stage, q_index, me
             else:
                 for l in range(L):
                     xj[l] = ua[l]
-            jb = jobs[js]
-            jb[JF_KIND] = J_MV
-            jb[JF_PLANE] = p
-            jb[JF_BUF] = b
-            jb[JF_DT] = dt
+            jb = _job(jobs[js], J_MV, p, b, dt)
             jb[JF_SLOT] = slot
             jb[JF_ADD] = F[r, C_ADD]
             last_mv[p, slot] = ctl[CT_POSTED]
