@@ -69,13 +69,13 @@ def _cpus() -> int:
 WORKER_MIN_MXM = 32
 
 
-def _run_kernel(args: tuple, ws: tuple, threaded: bool) -> tuple:
+def _run_kernel(args: tuple, ws: tuple, mem2: np.ndarray, f16tab: np.ndarray,
+                threaded: bool) -> tuple:
     """Run the kernel. The MXM's jobs (lpu._engine._work) run on a worker thread beside it when
     `threaded`; otherwise the kernel stops (H_JOBS) whenever it needs jobs done, they are done
     here, and it resumes where it stopped."""
     ctl = ws[E.WS_CTL]
     ctl[E.CT_THREADED] = 1 if threaded else 0
-    mem2, f16tab = args[10], args[18]
     worker = None
     if threaded:
         worker = threading.Thread(target=E._work, args=E.work_args(ws, mem2, f16tab, -1),
@@ -424,12 +424,12 @@ class Machine:
             written[word[c == E.K_WRITE]] = True
             scatters = np.zeros(chip.mem_slices, bool)
             scatters[sl[c == E.K_SCATTER]] = True
-            self._logme = ((c == E.K_GATHER) | ((c == E.K_READ) & (written[word] | scatters[sl]))
-                           ).astype(np.uint8)
-            # and the words the program may write at all: an lw row read from one of those is
-            # copied when the lw issues, not left for the MXM worker to read later
+            # The same words (the program may write them at all) make an lw copy a row read
+            # from one when it issues, rather than leave it for the MXM worker to read later.
             self._wflag = (written.reshape(chip.mem_words, chip.mem_slices) | scatters).astype(
                 np.uint8).reshape(-1)
+            self._logme = ((c == E.K_GATHER) | ((c == E.K_READ) & (self._wflag[word] == 1))
+                           ).astype(np.uint8)
 
     # ---- running --------------------------------------------------------------------------------
     def _threaded(self, F: np.ndarray) -> bool:
@@ -488,11 +488,12 @@ class Machine:
         # this run's cycles start past everything the kept workspace saw (see E.workspace)
         epoch = self._epoch
         self._epoch += sched.length + 4 * ring + chip.n_stages * chip.hop_cycles + max_lat
+        mem2, f16tab = self._sram.reshape(-1, chip.lanes), _f16_table()
         args = (sched.cycle, epoch, self._rows, self._logme, self._wflag, sched.queue, sched.rep,
-                F, q_stage, q_index, self._sram.reshape(-1, chip.lanes), chip.mem_slices, maps,
-                chip.hop_cycles, chip.bank_words, chip.lanes_per_superlane, stop + epoch, busy,
-                _f16_table(), self._ws)
-        status, inst, ev_cycle, da, db, n_done = _run_kernel(args, self._ws, self._threaded(F))
+                F, q_stage, q_index, mem2, chip.mem_slices, maps, chip.hop_cycles, chip.bank_words,
+                chip.lanes_per_superlane, stop + epoch, busy, f16tab, self._ws)
+        status, inst, ev_cycle, da, db, n_done = _run_kernel(args, self._ws, mem2, f16tab,
+                                                             self._threaded(F))
         if status:
             if status == E.H_WEIGHTS_NOT_READY:
                 db -= epoch  # a cycle
