@@ -20,7 +20,9 @@ from lpu.kernels.gemv import WeightAlloc, gemv, loaded_rows, place_weights
 from lpu.kernels.sched import LatencyScheduler, Scheduler, Vec
 from lpu.kernels.vector_ops import reduce_all, tree
 
-BIG = 1 << 30  # larger than any vocabulary index: the "no candidate" value of the argmax
+BIG = 1 << 30
+
+  # larger than any vocabulary index: the "no candidate" value of the argmax
 
 
 def quantize_rows(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -44,6 +46,12 @@ class Matrix:
     out_rows: np.ndarray  # (n_blocks * lanes,) model row of each output lane, -1 for padding
     scale: np.ndarray | None  # (n_blocks * lanes,) f32, int8 only
     bias: np.ndarray | None  # (n_blocks * lanes,) f32
+    # a GEMV whose input is a norm's output takes gamma * x instead (the norm folded in, see
+    # Compiler._linear): the norm's name, and for LayerNorm per lane c1 = W gamma and
+    # c2 = W beta + bias (f32 of float64 sums over the dequantized weights)
+    norm: str | None = None
+    c1: np.ndarray | None = None
+    c2: np.ndarray | None = None
 
 
 @dataclass
@@ -122,9 +130,11 @@ class Compiler:
 
     # ---- host-side preparation of every GEMV -------------------------------------------------
     def _matrix(self, name: str, w: np.ndarray, out_rows: np.ndarray,
-                bias: np.ndarray | None = None, in_cols: np.ndarray | None = None) -> None:
+                bias: np.ndarray | None = None, in_cols: np.ndarray | None = None,
+                norm: str | None = None) -> None:
         """w: (out, in) model matrix. out_rows: model row per output lane (-1 = padding);
-        in_cols: model column per input lane (-1 = zero) when the input is not natural."""
+        in_cols: model column per input lane (-1 = zero) when the input is not natural;
+        norm: the norm (tensor prefix) whose output is this GEMV's input, folded in."""
         L = self.chip.lanes
         w = np.asarray(w)
         scale_rows = None
@@ -147,8 +157,24 @@ class Compiler:
         if bias is not None:
             bias_l = np.zeros(len(out_rows), np.float32)
             bias_l[lane_ok] = np.asarray(bias, np.float32)[valid]
-        self.mats[name] = Matrix(name, _blocks_from_rows(out_rows, L), w.shape[1], w[valid],
-                                 out_rows, scale, bias_l)
+        m = Matrix(name, _blocks_from_rows(out_rows, L), w.shape[1], w[valid], out_rows, scale,
+                   bias_l)
+        if norm is not None:
+            m.norm = norm
+            beta = self.t.get(norm + ".bias")
+            if beta is not None:  # LayerNorm: the mean and beta come back through c1 and c2
+                wd = w.astype(np.float64)
+                if scale_rows is not None:
+                    wd = wd * scale_rows.astype(np.float64)[:, None]
+                gamma = self.t[norm + ".weight"].astype(np.float64)
+                c2r = wd @ beta.astype(np.float64)
+                if bias is not None:
+                    c2r = c2r + np.asarray(bias, np.float32).astype(np.float64)
+                m.c1, m.c2 = (np.zeros(len(out_rows), np.float32) for _ in range(2))
+                m.c1[lane_ok] = (wd @ gamma).astype(np.float32)[valid]
+                m.c2[lane_ok] = c2r.astype(np.float32)[valid]
+                m.bias = None
+        self.mats[name] = m
 
     def _natural(self, n: int) -> np.ndarray:
         L = self.chip.lanes
@@ -164,13 +190,14 @@ class Compiler:
         d_rows = self._natural(cfg.d_model)
         for i in range(cfg.n_layers):
             p = f"layers.{i}."
+            an, mn = p + "attn_norm", p + "mlp_norm"
             if cfg.family == "llama":
-                self._matrix(f"{i}.q", t[p + "q.weight"], q_rows)
-                self._matrix(f"{i}.k", t[p + "k.weight"], kv_rows)
-                self._matrix(f"{i}.v", t[p + "v.weight"], kv_rows)
+                self._matrix(f"{i}.q", t[p + "q.weight"], q_rows, norm=an)
+                self._matrix(f"{i}.k", t[p + "k.weight"], kv_rows, norm=an)
+                self._matrix(f"{i}.v", t[p + "v.weight"], kv_rows, norm=an)
                 self._matrix(f"{i}.o", t[p + "o.weight"], d_rows, in_cols=q_rows)
-                self._matrix(f"{i}.gate", t[p + "gate.weight"], self._natural(cfg.d_ff))
-                self._matrix(f"{i}.up", t[p + "up.weight"], self._natural(cfg.d_ff))
+                self._matrix(f"{i}.gate", t[p + "gate.weight"], self._natural(cfg.d_ff), norm=mn)
+                self._matrix(f"{i}.up", t[p + "up.weight"], self._natural(cfg.d_ff), norm=mn)
                 self._matrix(f"{i}.down", t[p + "down.weight"], d_rows)
             else:
                 d = cfg.d_model
@@ -178,13 +205,14 @@ class Compiler:
                 for j, nm in enumerate("qkv"):
                     rows = q_rows if nm == "q" else kv_rows
                     self._matrix(f"{i}.{nm}", wqkv[j * d:(j + 1) * d], rows,
-                                 bias=bqkv[j * d:(j + 1) * d])
+                                 bias=bqkv[j * d:(j + 1) * d], norm=an)
                 self._matrix(f"{i}.o", t[p + "o.weight"], d_rows, bias=t[p + "o.bias"],
                              in_cols=q_rows)
                 self._matrix(f"{i}.fc", t[p + "fc.weight"], self._natural(cfg.d_ff),
-                             bias=t[p + "fc.bias"])
+                             bias=t[p + "fc.bias"], norm=mn)
                 self._matrix(f"{i}.proj", t[p + "proj.weight"], d_rows, bias=t[p + "proj.bias"])
-        self._matrix("lm_head", t["lm_head.weight"], self._natural(cfg.vocab_size))
+        self._matrix("lm_head", t["lm_head.weight"], self._natural(cfg.vocab_size),
+                     norm="final_norm")
 
     # ---- sizes and bounds -------------------------------------------------------------------------
     def weight_words(self) -> int:
@@ -303,13 +331,12 @@ class Compiler:
 
         for i in range(cfg.n_layers):
             t_layer = s.last_cycle
-            h = self._norm(s, x, consts, f"{i}.attn_norm")
+            h16, nrm = self._norm(s, x, consts, f"{i}.attn_norm")
             mark(f"layer {i} attn_norm", "kernel", t_layer)
             t0 = s.last_cycle
-            h16 = [s.op("cvt", [v], "f16", **{"from": "f32", "to": "f16"}) for v in h]
-            q = self._linear(s, walloc, f"{i}.q", h16, consts)
-            k = self._linear(s, walloc, f"{i}.k", h16, consts)
-            v = self._linear(s, walloc, f"{i}.v", h16, consts)
+            q = self._linear(s, walloc, f"{i}.q", h16, consts, nrm)
+            k = self._linear(s, walloc, f"{i}.k", h16, consts, nrm)
+            v = self._linear(s, walloc, f"{i}.v", h16, consts, nrm)
             mark(f"layer {i} qkv", "kernel", t0)
             t0 = s.last_cycle
             if cfg.family == "llama":
@@ -323,17 +350,16 @@ class Compiler:
             x = [s.op("add", [a, b], "f32") for a, b in zip(x, o, strict=True)]
             mark(f"layer {i} o_proj", "kernel", t0)
             t0 = s.last_cycle
-            h = self._norm(s, x, consts, f"{i}.mlp_norm")
-            h16 = [s.op("cvt", [v], "f16", **{"from": "f32", "to": "f16"}) for v in h]
+            h16, nrm = self._norm(s, x, consts, f"{i}.mlp_norm")
             if cfg.family == "llama":
-                gt = self._linear(s, walloc, f"{i}.gate", h16, consts)
-                up = self._linear(s, walloc, f"{i}.up", h16, consts)
+                gt = self._linear(s, walloc, f"{i}.gate", h16, consts, nrm)
+                up = self._linear(s, walloc, f"{i}.up", h16, consts, nrm)
                 act = [s.op("mul", [s.op("mul", [gv, s.op("sigmoid", [gv], "f32")], "f32"), uv],
                             "f32") for gv, uv in zip(gt, up, strict=True)]
                 a16 = [s.op("cvt", [a], "f16", **{"from": "f32", "to": "f16"}) for a in act]
                 mo = self._linear(s, walloc, f"{i}.down", a16, consts)
             else:
-                fc = self._linear(s, walloc, f"{i}.fc", h16, consts)
+                fc = self._linear(s, walloc, f"{i}.fc", h16, consts, nrm)
                 act = [self._gelu(s, fv) for fv in fc]
                 a16 = [s.op("cvt", [a], "f16", **{"from": "f32", "to": "f16"}) for a in act]
                 mo = self._linear(s, walloc, f"{i}.proj", a16, consts)
@@ -342,9 +368,8 @@ class Compiler:
             spans.append({"name": f"layer {i}", "kind": "layer", "start": t_layer,
                           "end": s.last_cycle})
         t0 = s.last_cycle
-        h = self._norm(s, x, consts, "final_norm")
-        h16 = [s.op("cvt", [v], "f16", **{"from": "f32", "to": "f16"}) for v in h]
-        logits = self._linear(s, walloc, "lm_head", h16, consts)
+        h16, nrm = self._norm(s, x, consts, "final_norm")
+        logits = self._linear(s, walloc, "lm_head", h16, consts, nrm)
         nv = len(logits)
         rem = cfg.vocab_size - (nv - 1) * L
         if rem < L:  # padding lanes must never win the argmax
@@ -370,13 +395,14 @@ class Compiler:
         for n in norms + ["final_norm"]:
             key = ("layers." + n) if n != "final_norm" else n
             c[n + ".w"] = vec_const(f"const.{n}.w", t[key + ".weight"].astype(np.float32))
-            if cfg.family == "gpt2":
-                c[n + ".b"] = vec_const(f"const.{n}.b", t[key + ".bias"].astype(np.float32))
         for name, m in self.mats.items():
             if m.scale is not None:
                 c[name + ".scale"] = vec_const(f"const.{name}.scale", m.scale)
             if m.bias is not None:
                 c[name + ".bias"] = vec_const(f"const.{name}.bias", m.bias)
+            if m.c1 is not None:
+                c[name + ".c1"] = vec_const(f"const.{name}.c1", m.c1)
+                c[name + ".c2"] = vec_const(f"const.{name}.c2", m.c2)
         if cfg.family == "llama":
             hd = lay.head_dim
             inv = 1.0 / (cfg.rope_theta ** (np.arange(0, hd, 2, dtype=np.float64) / hd))
@@ -405,7 +431,12 @@ class Compiler:
         return c
 
     def _linear(self, s: Scheduler, walloc: WeightAlloc, name: str, xs: list[Vec],
-                consts: dict) -> list[Vec]:
+                consts: dict, nrm: tuple[Vec, Vec | None] | None = None) -> list[Vec]:
+        """y = W x, scaled (int8) and biased. With nrm = (r, mean) the input is a folded
+        norm's fp16(gamma * x) (see _norm) and the norm is finished on the output:
+        y = ((acc * scale) - mean * c1) * r + c2 (LayerNorm), (acc * scale) * r (RMSNorm).
+        mean * c1 is ready long before the products; two operations wait for r, which comes
+        later than the first blocks' products (so they are the ones kept short)."""
         m = self.mats[name]
         ys, plan = gemv(s, walloc, m.block_rows, m.K, self.wdt, xs, pack=True, split=True)
         if plan is not None:  # None from a LatencyScheduler
@@ -413,40 +444,43 @@ class Compiler:
         if m.scale is not None:
             ys = [s.op("mul", [y, sc], "f32") for y, sc in zip(ys, consts[name + ".scale"],
                                                                  strict=True)]
+        if nrm is not None:
+            r, mean = nrm
+            if m.c1 is not None:
+                ys = [s.op("sub", [y, s.op("mul", [mean, c1], "f32")], "f32")
+                      for y, c1 in zip(ys, consts[name + ".c1"], strict=True)]
+            ys = [s.op("mul", [y, r], "f32") for y in ys]
+            if m.c2 is not None:
+                ys = [s.op("add", [y, c2], "f32") for y, c2 in zip(ys, consts[name + ".c2"],
+                                                                    strict=True)]
         if m.bias is not None:
             ys = [s.op("add", [y, b], "f32") for y, b in zip(ys, consts[name + ".bias"],
                                                                strict=True)]
         return ys
 
-    def _norm(self, s: Scheduler, xs: list[Vec], consts: dict, name: str) -> list[Vec]:
+    def _norm(self, s: Scheduler, xs: list[Vec], consts: dict, name: str
+              ) -> tuple[list[Vec], tuple[Vec, Vec | None]]:
+        """A norm folded into the GEMVs that take its output: returns fp16(gamma * x), which
+        they can take at once, and the statistics (r, mean) that _linear applies to their
+        products (r = 1/sqrt(var + eps), or of mean(x^2) + eps for RMSNorm, which has no
+        mean). The statistics are computed beside the products instead of before them."""
         cfg = self.cfg
-        n = cfg.d_model
-        w = consts[name + ".w"]
+        inv_n = float(np.float32(1.0 / cfg.d_model))
+        eps = float(cfg.norm_eps)
+        u16 = [s.op("cvt", [s.op("mul", [x, wv], "f32")], "f16", **{"from": "f32", "to": "f16"})
+               for x, wv in zip(xs, consts[name + ".w"], strict=True)]
+        sq = [s.op("mul", [x, x], "f32") for x in xs]
+        ex2 = s.op("muli", [reduce_all(s, "sum", tree(s, "add", sq))], "f32", imm=inv_n)
+        ex2 = s.op("addi", [ex2], "f32", imm=eps)  # mean(x^2) + eps
         if cfg.family == "llama":
-            sq = [s.op("mul", [x, x], "f32") for x in xs]
-            ms = s.op("muli", [reduce_all(s, "sum", tree(s, "add", sq))], "f32",
-                      imm=float(np.float32(1.0 / n)))
-            r = s.op("rsqrt", [s.op("addi", [ms], "f32", imm=float(cfg.norm_eps))], "f32")
-            return [s.op("mul", [s.op("mul", [x, r], "f32"), wv], "f32")
-                    for x, wv in zip(xs, w, strict=True)]
-        b = consts[name + ".b"]
-        # one pass: sum(x) and sum(x^2) go through the SXM side by side, so the step waits for
-        # one cross-lane round trip per LayerNorm, not two (var = E[x^2] - mean^2 in fp32; the
+            return u16, (s.op("rsqrt", [ex2], "f32"), None)
+        # one pass: sum(x) and sum(x^2) go through the SXM side by side, so the statistics wait
+        # for one cross-lane round trip, not two (var = E[x^2] - mean^2 in fp32; the
         # cancellation costs ~1e-7 * E[x^2] / var relative, far inside the tolerance)
-        inv_n = float(np.float32(1.0 / n))
         mean = s.op("muli", [reduce_all(s, "sum", tree(s, "add", xs))], "f32", imm=inv_n)
-        ex2 = s.op("muli", [reduce_all(s, "sum", tree(s, "add", [s.op("mul", [x, x], "f32")
-                                                                 for x in xs]))], "f32",
-                   imm=inv_n)
-        var = s.op("maxi", [s.op("sub", [ex2, s.op("mul", [mean, mean], "f32")], "f32")],
-                   "f32", imm=0.0)  # never below 0 from rounding
-        xc = [s.op("sub", [x, mean], "f32") for x in xs]
-        last = n - (len(xs) - 1) * self.chip.lanes
-        if last < self.chip.lanes:  # padding lanes became -mean: zero them again
-            xc[-1] = s.op("and", [xc[-1], s.lane_mask(last)], "f32")
-        r = s.op("rsqrt", [s.op("addi", [var], "f32", imm=float(cfg.norm_eps))], "f32")
-        return [s.op("add", [s.op("mul", [s.op("mul", [v, r], "f32"), wv], "f32"), bv], "f32")
-                for v, wv, bv in zip(xc, w, b, strict=True)]
+        ve = s.op("sub", [ex2, s.op("mul", [mean, mean], "f32")], "f32")
+        ve = s.op("maxi", [ve], "f32", imm=eps)  # var + eps, never below eps from rounding
+        return u16, (s.op("rsqrt", [ve], "f32"), mean)
 
     def _rope(self, s: Scheduler, x: Vec, consts: dict, j: int) -> Vec:
         rot = s.op("permute", [x], "f32", sg=4, map=consts["rot_map"])
@@ -454,12 +488,13 @@ class Compiler:
         return s.op("add", [a, s.op("mul", [rot, consts["sin"][j]], "f32")], "f32")
 
     def _gelu(self, s: Scheduler, x: Vec) -> Vec:
-        # 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3))), fp32 throughout
-        x3 = s.op("mul", [s.op("mul", [x, x], "f32"), x], "f32")
-        inner = s.op("add", [x, s.op("muli", [x3], "f32", imm=0.044715)], "f32")
-        th = s.op("tanh", [s.op("muli", [inner], "f32", imm=math.sqrt(2 / math.pi))], "f32")
-        half_x = s.op("muli", [x], "f32", imm=0.5)
-        return s.op("mul", [half_x, s.op("addi", [th], "f32", imm=1.0)], "f32")
+        # 0.5 x (1 + tanh(z)) = x sigmoid(2z), z = sqrt(2/pi) (x + 0.044715 x^3), and
+        # 2z = x (a + b x^2): six dependent operations instead of eight, fp32 throughout (the
+        # same function; the sigmoid form also avoids 1 + tanh(z) cancelling for z << 0)
+        a = 2 * math.sqrt(2 / math.pi)
+        t = s.op("addi", [s.op("muli", [s.op("mul", [x, x], "f32")], "f32", imm=a * 0.044715)],
+                 "f32", imm=a)
+        return s.op("mul", [x, s.op("sigmoid", [s.op("mul", [t, x], "f32")], "f32")], "f32")
 
     def _round16(self, s: Scheduler, v: Vec) -> Vec:
         """fp32 -> nearest fp16 value, kept as fp32 (a product's fp16-rounded input)."""
@@ -487,10 +522,12 @@ class Compiler:
                 scores.append(s.op("muli", [sc], "f32", imm=scale))
             m = tree(s, "max", scores)
             e = [s.op("exp", [s.op("sub", [sc, m], "f32")], "f32") for sc in scores]
+            # normalised after the weighted sum (the recipe's folded form): 1/sum(e) is
+            # computed beside the products instead of before them
             r = s.op("recip", [tree(s, "add", e)], "f32")
-            terms = [s.op("mul", [self._round16(s, s.op("mul", [ei, r], "f32")), vc[t][j]],
-                          "f32") for t, ei in enumerate(e)]
-            out.append(tree(s, "add", terms))
+            terms = [s.op("mul", [self._round16(s, ei), vc[t][j]], "f32")
+                     for t, ei in enumerate(e)]
+            out.append(s.op("mul", [tree(s, "add", terms), r], "f32"))
         return out
 
     def _argmax(self, s: Scheduler, logits: list[Vec], consts: dict) -> Vec:

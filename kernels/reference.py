@@ -41,8 +41,39 @@ class Linear:
     scale: np.ndarray | None = None  # (out,) f32 for int8
     bias: np.ndarray | None = None  # (out,) f32
 
+    # with a norm folded in (Reference(fold_norms=True)): c1 = W gamma, c2 = W beta + bias
+    c1: np.ndarray | None = None
+    c2: np.ndarray | None = None
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return matmul_fp16(self.w, x, self.scale, self.bias)
+
+    def fold(self, gamma: np.ndarray, beta: np.ndarray | None) -> Linear:
+        """This product with the norm before it folded in (see folded())."""
+        if beta is None:  # RMSNorm: nothing to take back but the bias, added last
+            return Linear(self.w, self.scale, None, None, self.bias)
+        wd = self.w.astype(np.float64)
+        if self.scale is not None:
+            wd = wd * self.scale.astype(np.float64)[:, None]
+        c2 = wd @ beta.astype(np.float64)
+        if self.bias is not None:
+            c2 = c2 + self.bias.astype(np.float64)
+        return Linear(self.w, self.scale, None, (wd @ gamma.astype(np.float64)).astype(F32),
+                      c2.astype(F32))
+
+    def folded(self, u: np.ndarray, r: F32, mean: F32 | None) -> np.ndarray:
+        """W norm(x) from u = fp16(gamma * x) and the norm's statistics: for LayerNorm
+        ((W u) * scale - mean * c1) * r + c2, for RMSNorm (W u) * scale * r (+ bias); the same
+        as W (((x - mean) * r) * gamma + beta) + bias up to where the rounding to fp16 happens."""
+        y = np.asarray(self.w, F32) @ u
+        if self.scale is not None:
+            y = y * self.scale
+        if self.c1 is not None:
+            y = y - F32(mean) * self.c1
+        y = y * F32(r)
+        if self.c2 is not None:
+            y = y + self.c2
+        return y.astype(F32)
 
 
 def matmul_fp16(w: np.ndarray, x: np.ndarray, scale: np.ndarray | None = None,
@@ -59,15 +90,23 @@ def matmul_fp16(w: np.ndarray, x: np.ndarray, scale: np.ndarray | None = None,
 
 def rmsnorm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
     """x * 1/sqrt(mean(x^2) + eps) * w, fp32."""
-    ms = np.mean(x * x, dtype=F32)
-    return (x * (F32(1.0) / np.sqrt(ms + F32(eps))) * w).astype(F32)
+    r, _ = norm_stats(x, eps, centred=False)
+    return (x * r * w).astype(F32)
 
 
 def layernorm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
     """(x - mean) * 1/sqrt(var + eps) * w + b, var = mean((x - mean)^2), fp32."""
-    xc = x - np.mean(x, dtype=F32)
-    var = np.mean(xc * xc, dtype=F32)
-    return (xc * (F32(1.0) / np.sqrt(var + F32(eps))) * w + b).astype(F32)
+    r, mean = norm_stats(x, eps, centred=True)
+    return ((x - mean) * r * w + b).astype(F32)
+
+
+def norm_stats(x: np.ndarray, eps: float, centred: bool) -> tuple[F32, F32 | None]:
+    """(r, mean) of LayerNorm (centred) or (r, None) of RMSNorm: r = 1/sqrt(var + eps) with
+    var = mean((x - mean)^2), or of mean(x^2) + eps, fp32."""
+    mean = np.mean(x, dtype=F32) if centred else None
+    xc = x - mean if centred else x
+    ms = np.mean(xc * xc, dtype=F32)
+    return F32(F32(1.0) / np.sqrt(ms + F32(eps))), mean
 
 
 def gelu_tanh(x: np.ndarray) -> np.ndarray:
@@ -118,11 +157,18 @@ class KVCache:
 class Reference:
     """Greedy decoding by the numeric recipe, one token per step, in plain numpy."""
 
-    def __init__(self, weights, weights_dtype: str = "fp16") -> None:
+    def __init__(self, weights, weights_dtype: str = "fp16", fold_norms: bool = False) -> None:
+        """fold_norms: the LPU compiler's variant of the recipe, in which normalisations move
+        past the product that follows them, so that the product need not wait for their
+        statistics. A product that takes a norm's output takes fp16(gamma * x) instead, and the
+        norm is finished on its output (Linear.folded); attention weighs V by fp16(exp(s - max))
+        and divides the sum by sum(exp(s - max)) after. The same math with fp16 roundings
+        moved (the same number of them in series)."""
         if weights_dtype not in ("fp16", "int8"):
             raise LpuError(f"the reference takes fp16 or int8 weights, not {weights_dtype}")
         self.cfg: ModelConfig = weights.config
         self.weights_dtype = weights_dtype
+        self.fold_norms = fold_norms
         t = weights.tensors
         cfg = self.cfg
 
@@ -155,19 +201,33 @@ class Reference:
                                    qkv.bias[sl])
                 for nm in ("o", "fc", "proj"):
                     L[nm] = lin(p + nm + ".weight", p + nm + ".bias")
+            if fold_norms:
+                for nm in ("q", "k", "v"):
+                    L[nm] = L[nm].fold(L["attn_norm"], L.get("attn_norm_b"))
+                for nm in ("gate", "up", "fc"):
+                    if nm in L:
+                        L[nm] = L[nm].fold(L["mlp_norm"], L.get("mlp_norm_b"))
             self.layers.append(L)
         self.final_norm = t["final_norm.weight"].astype(F32)
         self.final_norm_b = t["final_norm.bias"].astype(F32) if cfg.family == "gpt2" else None
         self.lm_head = lin("lm_head.weight")
+        if fold_norms:
+            self.lm_head = self.lm_head.fold(self.final_norm, self.final_norm_b)
 
     def new_cache(self) -> KVCache:
         n = self.cfg.n_layers
         return KVCache([[] for _ in range(n)], [[] for _ in range(n)])
 
-    def _norm(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
-        if b is None:
-            return rmsnorm(x, w, self.cfg.norm_eps)
-        return layernorm(x, w, b, self.cfg.norm_eps)
+    def _normed(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
+                lins: list[Linear]) -> list[np.ndarray]:
+        """Each product of norm(x) (RMSNorm when b is None, else LayerNorm)."""
+        eps = self.cfg.norm_eps
+        if self.fold_norms:
+            u = to_fp16(x * w)
+            r, mean = norm_stats(x, eps, b is not None)
+            return [lin.folded(u, r, mean) for lin in lins]
+        h = rmsnorm(x, w, eps) if b is None else layernorm(x, w, b, eps)
+        return [lin(h) for lin in lins]
 
     def embed(self, token_id: int, pos: int) -> np.ndarray:
         cfg = self.cfg
@@ -191,8 +251,11 @@ class Reference:
         for h in range(cfg.n_heads):
             kv = h // group
             scores = (ks[:, kv, :] @ q16[h]).astype(F32) * scale  # (T,)
-            p = to_fp16(softmax(scores))
-            out[h] = p @ vs[:, kv, :]
+            if self.fold_norms:  # normalised after the weighted sum
+                e = np.exp(scores - scores.max())
+                out[h] = (to_fp16(e) @ vs[:, kv, :]) * (F32(1) / e.sum(dtype=F32))
+            else:
+                out[h] = to_fp16(softmax(scores)) @ vs[:, kv, :]
         return out.reshape(-1)
 
     def step(self, token_id: int, pos: int, cache: KVCache) -> np.ndarray:
@@ -205,24 +268,25 @@ class Reference:
         if cfg.family == "llama":
             cos, sin = rope_tables(pos, hd, cfg.rope_theta)
         for i, L in enumerate(self.layers):
-            h = self._norm(x, L["attn_norm"], L.get("attn_norm_b"))
-            q = L["q"](h).reshape(cfg.n_heads, hd)
-            k = L["k"](h).reshape(cfg.n_kv_heads, hd)
-            v = L["v"](h).reshape(cfg.n_kv_heads, hd)
+            q, k, v = self._normed(x, L["attn_norm"], L.get("attn_norm_b"),
+                                   [L["q"], L["k"], L["v"]])
+            q = q.reshape(cfg.n_heads, hd)
+            k = k.reshape(cfg.n_kv_heads, hd)
+            v = v.reshape(cfg.n_kv_heads, hd)
             if cfg.family == "llama":
                 q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
             cache.k[i].append(to_fp16(k))
             cache.v[i].append(to_fp16(v))
             att = self._attention(q, np.stack(cache.k[i]), np.stack(cache.v[i]))
             x = x + L["o"](att)
-            h = self._norm(x, L["mlp_norm"], L.get("mlp_norm_b"))
             if cfg.family == "llama":
-                a = silu(L["gate"](h)) * L["up"](h)
-                x = x + L["down"](a)
+                g, u = self._normed(x, L["mlp_norm"], None, [L["gate"], L["up"]])
+                x = x + L["down"](silu(g) * u)
             else:
-                x = x + L["proj"](gelu_tanh(L["fc"](h)))
-        h = self._norm(x, self.final_norm, self.final_norm_b)
-        return self.lm_head(h)
+                (f,) = self._normed(x, L["mlp_norm"], L["mlp_norm_b"], [L["fc"]])
+                x = x + L["proj"](gelu_tanh(f))
+        (logits,) = self._normed(x, self.final_norm, self.final_norm_b, [self.lm_head])
+        return logits
 
     def decode(self, prompt_ids: list[int], max_new_tokens: int) -> tuple[list[int], np.ndarray]:
         """Greedy decoding: (generated ids, logits [positions, vocab] f32), row i the logits

@@ -31,8 +31,8 @@ INT8_RMS = 0.06
 PROMPT = [1, 5, 9, 3, 7, 100, 20]
 
 
-def _assert_matches_hf(weights, model, n_new: int = 10) -> None:
-    toks, logits = Reference(weights).decode(PROMPT, n_new)
+def _assert_matches_hf(weights, model, n_new: int = 10, fold_norms: bool = False) -> None:
+    toks, logits = Reference(weights, fold_norms=fold_norms).decode(PROMPT, n_new)
     want = hf_logits(model, PROMPT + toks[:-1])
     assert logits.shape == want.shape == (len(PROMPT) + n_new - 1, weights.config.vocab_size)
     row_max = np.abs(want).max(axis=1)
@@ -49,12 +49,16 @@ def _assert_matches_hf(weights, model, n_new: int = 10) -> None:
     assert clear[gen_rows].sum() >= n_new // 2  # the check is not vacuous
 
 
-def test_llama_with_gqa_matches_transformers(llama_model, llama_dir):
-    _assert_matches_hf(load_weights(str(llama_dir)), llama_model)
+# fold_norms (the LPU compiler's variant) moves one fp16 rounding per norm from the norm's
+# output to gamma * x: the same count of roundings in series, so the same tolerance
+@pytest.mark.parametrize("fold", [False, True])
+def test_llama_with_gqa_matches_transformers(llama_model, llama_dir, fold):
+    _assert_matches_hf(load_weights(str(llama_dir)), llama_model, fold_norms=fold)
 
 
-def test_gpt2_matches_transformers(gpt2_model, gpt2_dir):
-    _assert_matches_hf(load_weights(str(gpt2_dir)), gpt2_model)
+@pytest.mark.parametrize("fold", [False, True])
+def test_gpt2_matches_transformers(gpt2_model, gpt2_dir, fold):
+    _assert_matches_hf(load_weights(str(gpt2_dir)), gpt2_model, fold_norms=fold)
 
 
 @pytest.mark.parametrize("where", ["rope_parameters", "top_level"])
@@ -120,6 +124,37 @@ def test_quantize_int8_rounds_half_to_even_and_gives_zero_rows_scale_one():
     assert q.tolist() == [[127, 0, 2, -2], [0, 0, 0, 0]]
     q, s = R.quantize_int8(np.array([[-0.254, 0.127]], np.float16))
     assert q.tolist() == [[-127, 64]] and s.dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", ["fp16", "int8"])
+@pytest.mark.parametrize("centred", [False, True])
+def test_a_folded_norm_is_the_norm_then_the_product(dtype, centred):
+    """Linear.folded(fp16(gamma * x), stats) is W norm(x) + bias up to fp16 rounding, which
+    the check removes by comparing both in float64 without it."""
+    rng = np.random.default_rng(5)
+    n, m = 96, 40
+    x = (rng.standard_normal(n) * 3 + (1.5 if centred else 0)).astype(np.float32)
+    gamma = (1 + 0.2 * rng.standard_normal(n)).astype(np.float32)
+    beta = (0.1 * rng.standard_normal(n)).astype(np.float32) if centred else None
+    w = (0.2 * rng.standard_normal((m, n))).astype(np.float32)
+    bias = (0.1 * rng.standard_normal(m)).astype(np.float32)
+    if dtype == "int8":
+        q, sc = R.quantize_int8(w)
+        lin = R.Linear(q.astype(np.float32), sc, bias)
+        wd = q.astype(np.float64) * sc.astype(np.float64)[:, None]
+    else:
+        lin = R.Linear(w.astype(np.float16).astype(np.float32), None, bias)
+        wd = lin.w.astype(np.float64)
+    r, mean = R.norm_stats(x, 1e-5, centred)
+    xc = x.astype(np.float64) - (float(mean) if centred else 0.0)
+    h = xc * float(r) * gamma + (beta if centred else 0.0)
+    want = wd @ h + bias
+    got = lin.fold(gamma, beta).folded(R.to_fp16(gamma * x), r, mean)
+    # the only rounding of note: gamma * x to fp16 (2^-11 relative per element)
+    err = np.abs(got - want).max() / np.abs(want).max()
+    assert err < 2e-3, err
+    # and the folded form is not the plain one by accident: it drops the bias when folding
+    assert lin.fold(gamma, beta).bias is None
 
 
 def test_matmul_rounds_its_input_to_fp16_and_sums_in_fp32():
