@@ -21,6 +21,7 @@ from lpu.kernels.sched import LatencyScheduler, Scheduler, Vec
 from lpu.kernels.vector_ops import reduce_all, tree
 
 BIG = 1 << 30
+ARGMAX_RUN = 8
 
   # larger than any vocabulary index: the "no candidate" value of the argmax
 
@@ -426,7 +427,7 @@ class Compiler:
         rem = cfg.vocab_size - (nv - 1) * L
         pad = np.where(np.arange(L) < rem, 0.0, -np.inf).astype(np.float32)
         (c["neg_pad"],) = vec_const("const.neg_pad", pad)
-        idx = (np.arange(nv * L) - BIG).astype(np.int32)
+        idx = np.arange(nv * L, dtype=np.int32)
         c["idx"] = s.place("const.argmax_idx", "i32", idx, nv * L)
         return c
 
@@ -531,35 +532,41 @@ class Compiler:
         return out
 
     def _argmax(self, s: Scheduler, logits: list[Vec], consts: dict) -> Vec:
-        """First index of the maximum. Each lane keeps a running (max, index - BIG) over the
-        logits vectors as the LM head produces them (a later vector wins a lane only if strictly
+        """First index of the maximum. Each lane keeps a running (max, index) over the logits
+        vectors as the LM head produces them (a later vector wins a lane only if strictly
         greater, so ties keep the first), which overlaps with the head's weight streaming; then
         lanes equal to the global max offer their index - BIG < 0, the others 0, and the minimum
         over lanes is (first index - BIG)."""
         idx = consts["idx"]
 
         def pick(a: tuple[Vec, Vec], b: tuple[Vec, Vec]) -> tuple[Vec, Vec]:
-            """Per lane, b's (max, index) where b's value is strictly greater, else a's."""
+            """Per lane, b's (max, index) where b's value is strictly greater, else a's. b's
+            indices are larger than a's (a later vector), so the index is max(a's, b's or 0):
+            one operation on the running index, not two."""
             gt = s.op("cmplt", [a[0], b[0]], "i32", dt="f32")  # -1 where b wins the lane
-            keep = s.op("xori", [gt], "i32", dt="i32", imm=-1)
             return (s.op("max", [a[0], b[0]], "f32"),
-                    s.op("or", [s.op("and", [gt, b[1]], "i32", dt="i32"),
-                                s.op("and", [keep, a[1]], "i32", dt="i32")], "i32", dt="i32"))
+                    s.op("max", [a[1], s.op("and", [gt, b[1]], "i32", dt="i32")], "i32",
+                         dt="i32"))
 
-        pairs = list(zip(logits, idx, strict=True))
-        if getattr(s, "latency_only", False):
-            # the critical path takes the shortest form of the same result: a tree (earlier
-            # vectors on the left, so ties still keep the first index)
+        def tree_pick(pairs: list) -> tuple[Vec, Vec]:  # earlier vectors on the left
             while len(pairs) > 1:
                 pairs = [pick(pairs[i], pairs[i + 1]) if i + 1 < len(pairs) else pairs[i]
                          for i in range(0, len(pairs), 2)]
+            return pairs[0]
+
+        pairs = list(zip(logits, idx, strict=True))
+        if getattr(s, "latency_only", False):
+            # the critical path takes the shortest form of the same result: one tree
+            m, ix = tree_pick(pairs)
         else:
-            acc = pairs[0]
-            for pr in pairs[1:]:
-                acc = pick(acc, pr)
-            pairs = [acc]
-        m, ix = pairs[0]
+            # the head's blocks finish a turn at a time, several at once: a small tree per
+            # run of ARGMAX_RUN vectors, and a running pick over the runs, so the running
+            # chain is short when the last vectors come out
+            m, ix = tree_pick(pairs[:ARGMAX_RUN])
+            for i in range(ARGMAX_RUN, len(pairs), ARGMAX_RUN):
+                m, ix = pick((m, ix), tree_pick(pairs[i:i + ARGMAX_RUN]))
         top = reduce_all(s, "max", m)
-        cand = s.op("and", [s.op("cmpeq", [m, top], "i32", dt="f32"), ix], "i32", dt="i32")
+        ixb = s.op("addi", [ix], "i32", dt="i32", imm=-BIG)  # beside the reduction
+        cand = s.op("and", [s.op("cmpeq", [m, top], "i32", dt="f32"), ixb], "i32", dt="i32")
         low = reduce_all(s, "min", cand)
         return s.op("addi", [low], "i32", dt="i32", imm=BIG)

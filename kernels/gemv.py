@@ -1,9 +1,10 @@
 """Matrix-vector products tiled over the MXM planes, with weight streaming at full stream rate.
 
 Each hemisphere streams weight rows from its far MEM slices over all its streams toward its MXM
-planes, alternating planes so one installs while the other loads; the activation rides the same
-streams in a one-cycle slot shared by the planes of a hemisphere, and results flow back to MEM
-in the other direction.
+planes, alternating planes so one installs while the other loads; the activation rides the top
+streams of one cycle shared by the planes of a hemisphere (weight rows take the streams below
+it), a block's rows start in the cycle where the last block's ended, and results flow back to
+MEM in the other direction.
 """
 
 from __future__ import annotations
@@ -232,7 +233,11 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
         dists = [abs(stage_of[q] - hem.plane_stage) * chip.hop_cycles for q in ws]
         ivs = [(min(stage_of[q], hem.plane_stage), max(stage_of[q], hem.plane_stage)) for q in ws]
         far = max(abs(st - hem.plane_stage) for st in stage_of.values())
-        used: set[int] = set()
+        # the hemisphere's streams toward its planes, per cycle: weight rows take them from
+        # the bottom (one or more lw, of any planes), an activation from the top; a cycle
+        # not listed is free, (lo, hi) leaves streams lo..hi-1 free
+        avail: dict[int, tuple[int, int]] = {}
+        mv_cycles: set[int] = set()  # one activation per cycle
         # the first weight word must be readable: reads start far * hop + read latency earlier
         cursor = max(t_start + far * chip.hop_cycles + rd_lat,
                      st8.setdefault("feed", {}).get(hem.name, 0))
@@ -258,8 +263,8 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
                     layout[n_loaded:n_loaded + n, 1] = k
                     n_loaded += n
                 cursor, iw_t = _load_block(s, walloc, hem, ws, dists, ivs, slice_of, rows,
-                                           n_streams, rd_lat, used, cursor, plane_ready[p],
-                                           p, n, wdt, w_slots, r0, kk)
+                                           n_streams, rd_lat, avail, cursor,
+                                           plane_ready[p], p, n, wdt, w_slots, r0, kk)
                 plane_ready[p] = iw_t + 1
                 st8["ready"][p] = iw_t + 1
                 st8["feed"][hem.name] = cursor
@@ -275,11 +280,14 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
                     free = 0 if add else st8["slot_free"].get((p, slot_of_m[key]), 0)
                     mv_min = max(mv_min, iw_of[p] + iw_lat, free)
                 mv_t = mv_min
-                while mv_t in used or s._fetch_plan(x, hem.plane_stage, mv_t) is None or \
+                while mv_t in mv_cycles or \
+                        s._fetch_plan(x, hem.plane_stage, mv_t, True) is None or \
                         not all(s.res.queue_free(f"mxm{p}.a", mv_t) for p, _, _ in mvs):
                     mv_t += 1
-                used.add(mv_t)
-                plan = s._fetch_plan(x, hem.plane_stage, mv_t)
+                mv_cycles.add(mv_t)
+                plan = s._fetch_plan(x, hem.plane_stage, mv_t, True)
+                lo, hi = avail.get(mv_t, (0, n_streams))
+                avail[mv_t] = (lo, min(hi, plan[1]))
                 xname = s._take_fetch(x, hem.plane_stage, mv_t, plan)
                 for p, key, add in mvs:
                     st8["last_mv"][p] = mv_t
@@ -381,52 +389,66 @@ def _turns(units: list[tuple[int, ...]], planes: list[int], ready: dict[int, int
 
 def _load_block(s: Scheduler, walloc: WeightAlloc, hem: Hemisphere, ws: list[str],
                 dists: list[int], ivs: list[tuple[int, int]], slice_of: dict[str, int],
-                rows: int, n_streams: int, rd_lat: int, used: set[int], cursor: int,
-                ready: int, p: int, nvalid: int, wdt: str, w_slots: np.ndarray, r0: int,
-                k: int) -> tuple[int, int]:
-    """Stream one block's weight rows into plane p's staging buffer (lw at the first free
-    cycles from max(cursor, ready)) and install them; returns (new cursor, install cycle)."""
+                rows: int, n_streams: int, rd_lat: int, avail: dict[int, tuple[int, int]],
+                cursor: int, ready: int, p: int, nvalid: int, wdt: str, w_slots: np.ndarray,
+                r0: int, k: int) -> tuple[int, int]:
+    """Stream one block's weight rows into plane p's staging buffer (lw at the first cycles
+    from max(cursor, ready) with free streams: all of them, or what an earlier block's last
+    cycle or an activation left) and install them; returns (new cursor, install cycle)."""
     g = nbytes(wdt)
     c = max(cursor, ready)
     wc: list[int] = []
-    while len(wc) < -(-nvalid // rows):
-        if c not in used and s.res.queue_free(f"mxm{p}.w", c) and _weights_fit(
-                s, hem, ws, dists, ivs, c, n_streams, rd_lat):
+    lo_c: list[int] = []  # first stream of each of those cycles
+    nrows_c: list[int] = []  # rows loaded in each
+    need = nvalid
+    while need > 0:
+        lo, hi = avail.get(c, (0, n_streams))
+        cap = (hi - lo) // g
+        if cap > 0 and s.res.queue_free(f"mxm{p}.w", c) and _weights_fit(
+                s, hem, ws, dists, ivs, c, lo, lo + min(cap, need) * g, rd_lat):
             wc.append(c)
+            lo_c.append(lo)
+            nrows_c.append(min(cap, need))
+            need -= nrows_c[-1]
+            avail[c] = (lo + nrows_c[-1] * g, hi)
         c += 1
     # install only after the plane's previous product has read its weights
     iw_t = max(wc[-1] + 1, s.mxm_state.setdefault("last_mv", {}).get(p, -1) + 1)
     while not s.res.queue_free(f"mxm{p}.w", iw_t):
         iw_t += 1
-    used.update(wc)
-    nrows_c = [min(rows, nvalid - ci * rows) for ci in range(len(wc))]
+    row_c = np.concatenate([[0], np.cumsum(nrows_c)[:-1]]).astype(int)  # first row per cycle
     for ci, tc in enumerate(wc):
         s.res.take_queue(f"mxm{p}.w", tc)
-        s.b.at(f"mxm{p}.w", tc, "lw", dt=wdt, a=stream(hem.to_plane, 0), n=nrows_c[ci],
-               row=ci * rows)
+        s.b.at(f"mxm{p}.w", tc, "lw", dt=wdt, a=stream(hem.to_plane, lo_c[ci]), n=nrows_c[ci],
+               row=int(row_c[ci]))
     waves = [s.res.wave(hem.to_plane, hem.plane_stage, tc) for tc in wc]
-    # stream j carries row ci*rows + j//g, byte plane j%g, in the cycles ci it is used
-    cnts = [sum(1 for n in nrows_c if j < n * g) for j in range(n_streams)]
-    n_used = sum(1 for c in cnts if c)
-    a0s = [walloc.take(ws[j], cnts[j]) for j in range(n_used)]
-    ci = np.arange(len(wc))
-    ok = ci[:, None] < np.array(cnts[:n_used])[None, :]  # [cycle, stream]: carries a row
+    # stream j carries row row_c[ci] + (j - lo_c[ci]) // g, byte plane (j - lo_c[ci]) % g, in
+    # the cycles ci it is used; its slice reads consecutive addresses, one per use
+    js = np.arange(n_streams)[None, :]
+    lo_a = np.array(lo_c)[:, None]
+    ok = (js >= lo_a) & (js < lo_a + (np.array(nrows_c) * g)[:, None])  # [cycle, stream]
+    cnts = ok.sum(axis=0).tolist()
+    a0s = [walloc.take(ws[j], cnts[j]) if cnts[j] else -1 for j in range(n_streams)]
+    use = np.cumsum(ok, axis=0) - 1  # which use of its stream a cycle is
     cix, jix = np.nonzero(ok)
-    rws = r0 + cix * rows + jix // g
-    w_slots[rws, k, jix % g, 0] = np.array([slice_of[q] for q in ws[:n_used]])[jix]
-    w_slots[rws, k, jix % g, 1] = np.array(a0s)[jix] + cix
+    off = jix - np.array(lo_c)[cix]
+    rws = r0 + row_c[cix] + off // g
+    w_slots[rws, k, off % g, 0] = np.array([slice_of[q] for q in ws[:n_streams]])[jix]
+    w_slots[rws, k, off % g, 1] = np.array(a0s)[jix] + use[cix, jix]
     wmap = s.res.weight_waves
     for ci, w in enumerate(waves):
-        if (hem.to_plane, w) in wmap:
+        if wmap.get((hem.to_plane, w), (0,))[0] != lo_c[ci]:  # weight rows: one prefix
             raise AssertionError(f"weight wave {w} double-booked")
-        wmap[(hem.to_plane, w)] = (nrows_c[ci] * g, ivs)
+        wmap[(hem.to_plane, w)] = (lo_c[ci] + nrows_c[ci] * g, ivs)
     zbase = hem.to_plane << 5  # stream fields as the encoding has them (no text to parse)
-    for j in range(n_used):
+    for j in range(n_streams):
         cnt = cnts[j]
+        if not cnt:
+            continue
         q, dist = ws[j], dists[j]
         a0 = a0s[j]
         busy = s.res.queue_busy.setdefault(q, set())
-        t_rds = [tc - rd_lat - dist for tc in wc[:cnt]]
+        t_rds = [wc[ci] - rd_lat - dist for ci in np.nonzero(ok[:, j])[0]]
         if busy.intersection(t_rds):
             raise AssertionError(f"weight slice {q} double-booked")
         busy.update(t_rds)
@@ -440,7 +462,8 @@ def _load_block(s: Scheduler, walloc: WeightAlloc, hem: Hemisphere, ws: list[str
                 i0 = i
     s.res.take_queue(f"mxm{p}.w", iw_t)
     s.b.at(f"mxm{p}.w", iw_t, "iw")
-    return wc[-1] + 1, iw_t
+    lo, hi = avail[wc[-1]]
+    return wc[-1] + (lo + g > hi), iw_t  # the next block may fill the last cycle's streams
 
 
 def _gemv_latency(s: Scheduler, block_rows: list[int], xs: list[Vec], hems: list[Hemisphere],
@@ -479,23 +502,23 @@ def _gemv_latency(s: Scheduler, block_rows: list[int], xs: list[Vec], hems: list
 
 
 def _weights_fit(s: Scheduler, hem: Hemisphere, ws: list[str], dists: list[int],
-                 ivs: list[tuple[int, int]], tc: int, n_streams: int, rd: int) -> bool:
-    """Are all weight slices and streams free to deliver a row group at plane cycle tc?"""
+                 ivs: list[tuple[int, int]], tc: int, lo: int, hi: int, rd: int) -> bool:
+    """Are weight slices and streams lo..hi-1 free to deliver rows at plane cycle tc?"""
     w = s.res.wave(hem.to_plane, hem.plane_stage, tc)
     busy, waves = s.res.queue_busy, s.res.waves
     ww = s.res.weight_waves.get((hem.to_plane, w))
     if ww is not None:  # rows of another lw on this wave: they overlap where streams meet
-        for j in range(min(ww[0], n_streams)):
-            (a, b), (lo, hi) = ww[1][j], ivs[j]
-            if not (hi < a or b < lo):
+        for j in range(lo, min(ww[0], hi)):
+            (a, b), (lo_j, hi_j) = ww[1][j], ivs[j]
+            if not (hi_j < a or b < lo_j):
                 return False
-    for j in range(n_streams):
+    for j in range(lo, hi):
         if tc - rd - dists[j] in busy.get(ws[j], ()):
             return False
         taken = waves.get((hem.to_plane, j, w))
         if taken:
-            lo, hi = ivs[j]
-            if any(not (hi < a or b < lo) for a, b in taken):
+            lo_j, hi_j = ivs[j]
+            if any(not (hi_j < a or b < lo_j) for a, b in taken):
                 return False
     return True
 

@@ -81,9 +81,12 @@ class Resources:
     def take_bank(self, sl: int, bank: int, t: int) -> None:
         self.bank_use.add((sl, bank, t))
 
-    def find_group(self, d: int, g: int, w: int, lo: int, hi: int) -> int | None:
-        """Lowest base stream id with g consecutive streams free on wave w over [lo, hi]."""
-        for base in range(self.chip.streams - g + 1):
+    def find_group(self, d: int, g: int, w: int, lo: int, hi: int, top: bool = False
+                   ) -> int | None:
+        """Lowest (top: highest) base stream id with g consecutive streams free on wave w
+        over [lo, hi]."""
+        bases = range(self.chip.streams - g + 1)
+        for base in reversed(bases) if top else bases:
             if all(self.stream_free(d, base + j, w, lo, hi) for j in range(g)):
                 return base
         return None
@@ -200,9 +203,10 @@ class Scheduler:
     def _stage(self, q: str) -> int:
         return self._stages[q]
 
-    def _fetch_plan(self, v: Vec, stage: int, t: int) -> tuple[int, int, list] | None:
+    def _fetch_plan(self, v: Vec, stage: int, t: int, top: bool = False
+                    ) -> tuple[int, int, list] | None:
         """Can v's planes all pass `stage` in cycle t on one free stream group? -> (dir, base,
-        reads) with reads = [(slice, issue cycle)]."""
+        reads) with reads = [(slice, issue cycle)]; top: the highest free group."""
         stages = [self._stage(q) for q in v.slices]
         west = [s < stage for s in stages]
         east = [s > stage for s in stages]
@@ -226,7 +230,7 @@ class Scheduler:
                 return None
             reads.append((q, ti, s))
         lo, hi = min(stages + [stage]), max(stages + [stage])
-        base = self.res.find_group(d, v.g, w, lo, hi)
+        base = self.res.find_group(d, v.g, w, lo, hi, top)
         if base is None:
             return None
         return d, base, reads
@@ -422,7 +426,8 @@ class _FreeResources(Resources):
     def take_bank(self, sl: int, bank: int, t: int) -> None:
         pass
 
-    def find_group(self, d: int, g: int, w: int, lo: int, hi: int) -> int | None:
+    def find_group(self, d: int, g: int, w: int, lo: int, hi: int, top: bool = False
+                   ) -> int | None:
         return 0
 
 
