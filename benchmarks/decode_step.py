@@ -48,7 +48,7 @@ def main() -> None:
     for pos in range(args.pos + 1):
         rec, _ = dec.run_step(1 + pos, pos)
     assert rec.cycles == st.predicted_cycles
-    ref = Reference(w, args.weights_dtype, fold_norms=True)  # the recipe the LPU runs
+    ref = Reference(w, args.weights_dtype, folded=True)  # the recipe the LPU runs
     # the two alternate, so a slow minute of this shared machine slows both alike
     emu, refs = [], []
     for _ in range(9):

@@ -347,8 +347,7 @@ class Compiler:
             mark(f"layer {i} attention", "kernel", t0)
             t0 = s.last_cycle
             a16 = [s.op("cvt", [a], "f16", **{"from": "f32", "to": "f16"}) for a in att]
-            o = self._linear(s, walloc, f"{i}.o", a16, consts)
-            x = [s.op("add", [a, b], "f32") for a, b in zip(x, o, strict=True)]
+            x = self._linear(s, walloc, f"{i}.o", a16, consts, res=x)
             mark(f"layer {i} o_proj", "kernel", t0)
             t0 = s.last_cycle
             h16, nrm = self._norm(s, x, consts, f"{i}.mlp_norm")
@@ -358,13 +357,12 @@ class Compiler:
                 act = [s.op("mul", [s.op("mul", [gv, s.op("sigmoid", [gv], "f32")], "f32"), uv],
                             "f32") for gv, uv in zip(gt, up, strict=True)]
                 a16 = [s.op("cvt", [a], "f16", **{"from": "f32", "to": "f16"}) for a in act]
-                mo = self._linear(s, walloc, f"{i}.down", a16, consts)
+                x = self._linear(s, walloc, f"{i}.down", a16, consts, res=x)
             else:
                 fc = self._linear(s, walloc, f"{i}.fc", h16, consts, nrm)
                 act = [self._gelu(s, fv) for fv in fc]
                 a16 = [s.op("cvt", [a], "f16", **{"from": "f32", "to": "f16"}) for a in act]
-                mo = self._linear(s, walloc, f"{i}.proj", a16, consts)
-            x = [s.op("add", [a, b], "f32") for a, b in zip(x, mo, strict=True)]
+                x = self._linear(s, walloc, f"{i}.proj", a16, consts, res=x)
             mark(f"layer {i} mlp", "kernel", t0)
             spans.append({"name": f"layer {i}", "kind": "layer", "start": t_layer,
                           "end": s.last_cycle})
@@ -432,7 +430,8 @@ class Compiler:
         return c
 
     def _linear(self, s: Scheduler, walloc: WeightAlloc, name: str, xs: list[Vec],
-                consts: dict, nrm: tuple[Vec, Vec | None] | None = None) -> list[Vec]:
+                consts: dict, nrm: tuple[Vec, Vec | None] | None = None,
+                res: list[Vec] | None = None) -> list[Vec]:
         """y = W x, scaled (int8) and biased. With nrm = (r, mean) the input is a folded
         norm's fp16(gamma * x) (see _norm) and the norm is finished on the output:
         y = ((acc * scale) - mean * c1) * r + c2 (LayerNorm), (acc * scale) * r (RMSNorm).
@@ -454,6 +453,11 @@ class Compiler:
             if m.c2 is not None:
                 ys = [s.op("add", [y, c2], "f32") for y, c2 in zip(ys, consts[name + ".c2"],
                                                                     strict=True)]
+        if res is not None:
+            if m.bias is not None:
+                res = [s.op("add", [x, b], "f32") for x, b in zip(res, consts[name + ".bias"],
+                                                                   strict=True)]
+            return [s.op("add", [y, x], "f32") for y, x in zip(ys, res, strict=True)]
         if m.bias is not None:
             ys = [s.op("add", [y, b], "f32") for y, b in zip(ys, consts[name + ".bias"],
                                                                strict=True)]

@@ -41,7 +41,7 @@ class Linear:
     scale: np.ndarray | None = None  # (out,) f32 for int8
     bias: np.ndarray | None = None  # (out,) f32
 
-    # with a norm folded in (Reference(fold_norms=True)): c1 = W gamma, c2 = W beta + bias
+    # with a norm folded in (Reference(folded=True)): c1 = W gamma, c2 = W beta + bias
     c1: np.ndarray | None = None
     c2: np.ndarray | None = None
 
@@ -157,18 +157,19 @@ class KVCache:
 class Reference:
     """Greedy decoding by the numeric recipe, one token per step, in plain numpy."""
 
-    def __init__(self, weights, weights_dtype: str = "fp16", fold_norms: bool = False) -> None:
-        """fold_norms: the LPU compiler's variant of the recipe, in which normalisations move
+    def __init__(self, weights, weights_dtype: str = "fp16", folded: bool = False) -> None:
+        """folded: the LPU compiler's variant of the recipe, in which normalisations move
         past the product that follows them, so that the product need not wait for their
         statistics. A product that takes a norm's output takes fp16(gamma * x) instead, and the
         norm is finished on its output (Linear.folded); attention weighs V by fp16(exp(s - max))
         and divides the sum by sum(exp(s - max)) after. The same math with fp16 roundings
-        moved (the same number of them in series)."""
+        moved (the same number of them in series). Also, a residual's bias is added to the
+        residual first, (W a) + (x + b), so that one add waits for the product."""
         if weights_dtype not in ("fp16", "int8"):
             raise LpuError(f"the reference takes fp16 or int8 weights, not {weights_dtype}")
         self.cfg: ModelConfig = weights.config
         self.weights_dtype = weights_dtype
-        self.fold_norms = fold_norms
+        self.folded = folded
         t = weights.tensors
         cfg = self.cfg
 
@@ -201,7 +202,7 @@ class Reference:
                                    qkv.bias[sl])
                 for nm in ("o", "fc", "proj"):
                     L[nm] = lin(p + nm + ".weight", p + nm + ".bias")
-            if fold_norms:
+            if folded:
                 for nm in ("q", "k", "v"):
                     L[nm] = L[nm].fold(L["attn_norm"], L.get("attn_norm_b"))
                 for nm in ("gate", "up", "fc"):
@@ -211,7 +212,7 @@ class Reference:
         self.final_norm = t["final_norm.weight"].astype(F32)
         self.final_norm_b = t["final_norm.bias"].astype(F32) if cfg.family == "gpt2" else None
         self.lm_head = lin("lm_head.weight")
-        if fold_norms:
+        if folded:
             self.lm_head = self.lm_head.fold(self.final_norm, self.final_norm_b)
 
     def new_cache(self) -> KVCache:
@@ -222,12 +223,18 @@ class Reference:
                 lins: list[Linear]) -> list[np.ndarray]:
         """Each product of norm(x) (RMSNorm when b is None, else LayerNorm)."""
         eps = self.cfg.norm_eps
-        if self.fold_norms:
+        if self.folded:
             u = to_fp16(x * w)
             r, mean = norm_stats(x, eps, b is not None)
             return [lin.folded(u, r, mean) for lin in lins]
         h = rmsnorm(x, w, eps) if b is None else layernorm(x, w, b, eps)
         return [lin(h) for lin in lins]
+
+    def _residual(self, x: np.ndarray, lin: Linear, a: np.ndarray) -> np.ndarray:
+        """x + lin(a); folded: (W a) + (x + bias)."""
+        if self.folded and lin.bias is not None:
+            return (matmul_fp16(lin.w, a, lin.scale) + (x + lin.bias)).astype(F32)
+        return (x + lin(a)).astype(F32)
 
     def embed(self, token_id: int, pos: int) -> np.ndarray:
         cfg = self.cfg
@@ -251,7 +258,7 @@ class Reference:
         for h in range(cfg.n_heads):
             kv = h // group
             scores = (ks[:, kv, :] @ q16[h]).astype(F32) * scale  # (T,)
-            if self.fold_norms:  # normalised after the weighted sum
+            if self.folded:  # normalised after the weighted sum
                 e = np.exp(scores - scores.max())
                 out[h] = (to_fp16(e) @ vs[:, kv, :]) * (F32(1) / e.sum(dtype=F32))
             else:
@@ -278,13 +285,13 @@ class Reference:
             cache.k[i].append(to_fp16(k))
             cache.v[i].append(to_fp16(v))
             att = self._attention(q, np.stack(cache.k[i]), np.stack(cache.v[i]))
-            x = x + L["o"](att)
+            x = self._residual(x, L["o"], att)
             if cfg.family == "llama":
                 g, u = self._normed(x, L["mlp_norm"], None, [L["gate"], L["up"]])
-                x = x + L["down"](silu(g) * u)
+                x = self._residual(x, L["down"], silu(g) * u)
             else:
                 (f,) = self._normed(x, L["mlp_norm"], L["mlp_norm_b"], [L["fc"]])
-                x = x + L["proj"](gelu_tanh(f))
+                x = self._residual(x, L["proj"], gelu_tanh(f))
         (logits,) = self._normed(x, self.final_norm, self.final_norm_b, [self.lm_head])
         return logits
 

@@ -1,16 +1,19 @@
 """The compiled LPU decode (emulated tsp-v1) against the numpy reference, fp16 and int8.
 
-Both follow SPEC-models.md; they differ only within fp32 rounding: the order of fp32 sums (the
+Both follow SPEC-models.md in its folded variant (Reference(folded=True): each norm finished
+after the product that takes it, softmax normalised after the weighted sum, as the compiler
+schedules them); they differ only within fp32 rounding: the order of fp32 sums (the
 LPU adds a product's terms in lane order and reduces attention in a tree, numpy's BLAS in its
-own blocked order) and the last bit of exp/tanh/sigmoid/rsqrt (the emulator rounds float64 libm
-results once, numpy computes in float32). Those results differ in the last fp32 bit now and then; when such a one-ulp difference lands on an
-fp16 rounding boundary of the next product's input, that input moves by one fp16 ulp (2^-11
+own blocked order), the last bit of exp/tanh/sigmoid/rsqrt (the emulator rounds float64 libm
+results once, numpy computes in float32) and GELU's form (x sigmoid(2z) against
+0.5 x (1 + tanh z)). Those results differ in the last fp32 bit now and then; when such a
+one-ulp difference lands on an fp16 rounding boundary of the next product's input, that input moves by one fp16 ulp (2^-11
 relative) and the logits by a few 1e-4 (int8 x fp16 products have fewer significant bits, so
 int8 sums are exact more often and int8 rows often agree to ~1e-7, but not always).
 TOL: |lpu - reference| <= 2e-3 * max|reference row| (four fp16 ulps of the largest logit;
-measured over 8 new tokens: at most 7.6e-4 relative, 2.3e-3 absolute on
-logits up to ~4, for these models). The reference is run teacher-forced on the
-tokens the LPU fed itself, so every row compares the same inputs.
+measured on these decodes: at most 8.1e-4 relative; against the unfolded reference the same
+decodes differ by up to 1.6e-3, which is why the folded one is the check). The reference is
+run teacher-forced on the tokens the LPU fed itself, so every row compares the same inputs.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ NEW = 4
 
 def _check(weights, dtype: str) -> None:
     res = LpuDecoder(weights, "tsp-v1", dtype, max_context=len(PROMPT) + NEW).decode(PROMPT, NEW)
-    ref = Reference(weights, dtype, fold_norms=True)
+    ref = Reference(weights, dtype, folded=True)
     want = ref.forward(PROMPT + res.tokens[:-1])
     assert res.logits.shape == want.shape
     row_max = np.abs(want).max(axis=1)

@@ -12,7 +12,7 @@ from lpu.kernels.weights import load_weights
 @pytest.mark.parametrize("wdt", ["fp16", "int8"])
 def test_tiny_decodes_on_mini_like_the_reference(wdt):
     w = load_weights("tiny", seed=0)
-    ref_tokens, ref_logits = Reference(w, wdt, fold_norms=True).decode([1, 2, 3], 3)
+    ref_tokens, ref_logits = Reference(w, wdt, folded=True).decode([1, 2, 3], 3)
     res = LpuDecoder(w, "mini", wdt, max_context=8).decode([1, 2, 3], 3)
     assert res.tokens == ref_tokens
     assert res.deterministic

@@ -31,8 +31,8 @@ INT8_RMS = 0.06
 PROMPT = [1, 5, 9, 3, 7, 100, 20]
 
 
-def _assert_matches_hf(weights, model, n_new: int = 10, fold_norms: bool = False) -> None:
-    toks, logits = Reference(weights, fold_norms=fold_norms).decode(PROMPT, n_new)
+def _assert_matches_hf(weights, model, n_new: int = 10, folded: bool = False) -> None:
+    toks, logits = Reference(weights, folded=folded).decode(PROMPT, n_new)
     want = hf_logits(model, PROMPT + toks[:-1])
     assert logits.shape == want.shape == (len(PROMPT) + n_new - 1, weights.config.vocab_size)
     row_max = np.abs(want).max(axis=1)
@@ -49,16 +49,16 @@ def _assert_matches_hf(weights, model, n_new: int = 10, fold_norms: bool = False
     assert clear[gen_rows].sum() >= n_new // 2  # the check is not vacuous
 
 
-# fold_norms (the LPU compiler's variant) moves one fp16 rounding per norm from the norm's
+# folded (the LPU compiler's variant) moves one fp16 rounding per norm from the norm's
 # output to gamma * x: the same count of roundings in series, so the same tolerance
 @pytest.mark.parametrize("fold", [False, True])
 def test_llama_with_gqa_matches_transformers(llama_model, llama_dir, fold):
-    _assert_matches_hf(load_weights(str(llama_dir)), llama_model, fold_norms=fold)
+    _assert_matches_hf(load_weights(str(llama_dir)), llama_model, folded=fold)
 
 
 @pytest.mark.parametrize("fold", [False, True])
 def test_gpt2_matches_transformers(gpt2_model, gpt2_dir, fold):
-    _assert_matches_hf(load_weights(str(gpt2_dir)), gpt2_model, fold_norms=fold)
+    _assert_matches_hf(load_weights(str(gpt2_dir)), gpt2_model, folded=fold)
 
 
 @pytest.mark.parametrize("where", ["rope_parameters", "top_level"])
