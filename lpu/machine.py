@@ -15,6 +15,7 @@ import numpy as np
 from numba import config as numba_config
 
 from lpu import _engine as E
+from lpu._coldstart import compile_in_parallel
 from lpu._jit import BOUNDSCHECK
 from lpu.errors import HazardError, LpuError
 from lpu.isa.chips import Chip, get_chip
@@ -492,6 +493,7 @@ class Machine:
         args = (sched.cycle, epoch, self._rows, self._logme, self._wflag, sched.queue, sched.rep,
                 F, q_stage, q_index, mem2, chip.mem_slices, maps, chip.hop_cycles, chip.bank_words,
                 chip.lanes_per_superlane, stop + epoch, busy, f16tab, self._ws)
+        compile_in_parallel(args, _cpus())
         status, inst, ev_cycle, da, db, n_done = _run_kernel(args, self._ws, mem2, f16tab,
                                                              self._threaded(F))
         if status:
