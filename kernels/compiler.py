@@ -20,10 +20,8 @@ from lpu.kernels.gemv import WeightAlloc, gemv, loaded_rows, place_weights
 from lpu.kernels.sched import LatencyScheduler, Scheduler, Vec
 from lpu.kernels.vector_ops import reduce_all, tree
 
-BIG = 1 << 30
-ARGMAX_RUN = 8
-
-  # larger than any vocabulary index: the "no candidate" value of the argmax
+BIG = 1 << 30  # larger than any vocabulary index: the "no candidate" value of the argmax
+ARGMAX_RUN = 8  # the running argmax takes the logits vectors in trees of this many (_argmax)
 
 
 def quantize_rows(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -47,10 +45,9 @@ class Matrix:
     out_rows: np.ndarray  # (n_blocks * lanes,) model row of each output lane, -1 for padding
     scale: np.ndarray | None  # (n_blocks * lanes,) f32, int8 only
     bias: np.ndarray | None  # (n_blocks * lanes,) f32
-    # a GEMV whose input is a norm's output takes gamma * x instead (the norm folded in, see
-    # Compiler._linear): the norm's name, and for LayerNorm per lane c1 = W gamma and
-    # c2 = W beta + bias (f32 of float64 sums over the dequantized weights)
-    norm: str | None = None
+    # a GEMV that takes a LayerNorm's output takes gamma * x instead (the norm folded in, see
+    # Compiler._linear): per lane c1 = W gamma and c2 = W beta + bias (f32 of float64 sums over
+    # the dequantized weights), and no bias of its own
     c1: np.ndarray | None = None
     c2: np.ndarray | None = None
 
@@ -160,21 +157,19 @@ class Compiler:
             bias_l[lane_ok] = np.asarray(bias, np.float32)[valid]
         m = Matrix(name, _blocks_from_rows(out_rows, L), w.shape[1], w[valid], out_rows, scale,
                    bias_l)
-        if norm is not None:
-            m.norm = norm
-            beta = self.t.get(norm + ".bias")
-            if beta is not None:  # LayerNorm: the mean and beta come back through c1 and c2
-                wd = w.astype(np.float64)
-                if scale_rows is not None:
-                    wd = wd * scale_rows.astype(np.float64)[:, None]
-                gamma = self.t[norm + ".weight"].astype(np.float64)
-                c2r = wd @ beta.astype(np.float64)
-                if bias is not None:
-                    c2r = c2r + np.asarray(bias, np.float32).astype(np.float64)
-                m.c1, m.c2 = (np.zeros(len(out_rows), np.float32) for _ in range(2))
-                m.c1[lane_ok] = (wd @ gamma).astype(np.float32)[valid]
-                m.c2[lane_ok] = c2r.astype(np.float32)[valid]
-                m.bias = None
+        beta = None if norm is None else self.t.get(norm + ".bias")
+        if beta is not None:  # LayerNorm: the mean and beta come back through c1 and c2
+            wd = w.astype(np.float64)
+            if scale_rows is not None:
+                wd = wd * scale_rows.astype(np.float64)[:, None]
+            gamma = self.t[norm + ".weight"].astype(np.float64)
+            c2r = wd @ beta.astype(np.float64)
+            if bias is not None:
+                c2r = c2r + np.asarray(bias, np.float32).astype(np.float64)
+            m.c1, m.c2 = (np.zeros(len(out_rows), np.float32) for _ in range(2))
+            m.c1[lane_ok] = (wd @ gamma).astype(np.float32)[valid]
+            m.c2[lane_ok] = c2r.astype(np.float32)[valid]
+            m.bias = None
         self.mats[name] = m
 
     def _natural(self, n: int) -> np.ndarray:
@@ -432,7 +427,8 @@ class Compiler:
     def _linear(self, s: Scheduler, walloc: WeightAlloc, name: str, xs: list[Vec],
                 consts: dict, nrm: tuple[Vec, Vec | None] | None = None,
                 res: list[Vec] | None = None) -> list[Vec]:
-        """y = W x, scaled (int8) and biased. With nrm = (r, mean) the input is a folded
+        """y = W x, scaled (int8) and biased; with res, res + y as (W x) + (res + bias), so one
+        add waits for the products. With nrm = (r, mean) the input is a folded
         norm's fp16(gamma * x) (see _norm) and the norm is finished on the output:
         y = ((acc * scale) - mean * c1) * r + c2 (LayerNorm), (acc * scale) * r (RMSNorm).
         mean * c1 is ready long before the products; two operations wait for r, which comes

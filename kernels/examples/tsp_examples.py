@@ -39,22 +39,21 @@ def gemv_320() -> dict:
 
 
 def gemv_4096() -> dict:
-    """y = W @ x, W 4096x4096 fp16 over all four planes: 1887 cycles.
+    """y = W @ x, W 4096x4096 fp16 over all four planes: 1904 cycles.
 
     13 x 13 blocks of 320 rows (the last output block has 256); an fp16 row takes 2 of the 32
     streams, so 16 rows ride a cycle. The hemispheres split the 13 output blocks 7/6: the west
-    one streams 6 x 320 + 256 = 2176 rows for each of the 13 k-blocks, 28,288 rows. The two
-    planes of a hemisphere load one after the other (one installs while the other loads) and
-    then multiply in one shared cycle, whose activation takes the top 2 streams while 15 weight
-    rows ride the rest; a block's rows start in the cycle where the last block's ended. At the
-    end the 256-row block loads alone on plane 0, 13 times: its 256th row rides a cycle alone
-    (15 rows' worth of streams idle) and the plane's queue is busy the cycle it installs. So
-    the west hemisphere's streams carry 28,288 rows + 52 activations + 13 x 15 idle = 28,535
-    row slots = 1783 cycles, plus 12 install cycles, from cycle 10 (the fill before the first
-    row reaches its plane) to 1804. The last 83 cycles are the last product: install, the MXM's
-    35 cycles, the read-out and trip to MEM, and zeroing the 256-row block's unused lanes. The
-    weight-feed bound is 4096 * 4096 * 2 B / (64 streams * 320 B) = 1638 cycles:
-    1887 / 1638 = 1.15.
+    one streams 6 x 320 + 256 = 2176 rows for each of the 13 k-blocks, 28,288 rows = 1768
+    cycles at 16. The two planes of a hemisphere load one after the other (one installs while
+    the other loads) and then multiply in one shared cycle, whose activation takes the top 2
+    streams; weight rows ride the rest of that cycle, 8 of them (rows go in whole groups of 8,
+    see ROW_GROUP in kernels/gemv.py): 51 such cycles, +25.5. At the end the 256-row block loads
+    alone on plane 0, 13 times: its last 8 rows ride a cycle alone (+6.5) and the plane's queue
+    is busy the cycle it installs (12 idle cycles). So the west hemisphere streams 1800 cycles
+    of rows and idles 12, from cycle 10 (the fill before the first row reaches its plane) to
+    1821. The last 83 cycles are the last product: install, the MXM's 35 cycles, the read-out
+    and trip to MEM, and zeroing the 256-row block's unused lanes. The weight-feed bound is
+    4096 * 4096 * 2 B / (64 streams * 320 B) = 1638 cycles: 1904 / 1638 = 1.16.
     """
     return _square_gemv(4096, seed=1)
 
