@@ -7,6 +7,7 @@ is free, and its result can ride a free wave to free slices. Nothing is left to 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -138,15 +139,17 @@ class MemAlloc:
         return a
 
     def vector(self, dtype: str, near_stage: int, hemisphere: str | None = None,
-               bank: int = 1, n: int = 1, avoid: tuple[str, ...] = ()) -> Vec:
+               bank: int = 1, n: int = 1, avoid: tuple[str, ...] = (),
+               accept: Callable[[Vec], bool] | None = None) -> Vec | None:
         """Room for n consecutive vectors near a stage: the g planes go to the least-used
         slices among the few nearest stage groups (both hemispheres unless one is named), so
-        that operands of one operation rarely share a slice."""
+        that operands of one operation rarely share a slice. With accept, the best place it
+        accepts (None if it accepts none)."""
         g = nbytes(dtype)
         chip = self.chip
         base = bank * chip.bank_words
         nxt = self.next
-        best = None
+        cands = []
         for h in ("w", "e") if hemisphere is None else (hemisphere,):
             for grp, dists in self._candidates(near_stage, h, g, avoid):
                 grp = sorted(grp, key=lambda q: (nxt.get((q, bank), base), dists[q]))
@@ -154,17 +157,19 @@ class MemAlloc:
                 if len(pick) < g:
                     continue
                 addr = max(nxt.get((q, bank), base) for q in pick)
-                score = (addr - base) * 4 + max(dists[q] for q in pick)
-                if best is None or score < best[0]:
-                    best = (score, pick, addr)
-        if best is None:
+                cands.append(((addr - base) * 4 + max(dists[q] for q in pick), pick, addr))
+        if not cands:
             raise LpuError(f"no {g} slices for a {dtype} vector")
-        _, pick, addr = best
-        if addr + n > base + chip.bank_words:
-            raise LpuError(f"out of SRAM near stage {near_stage}")
-        for q in pick:
-            self.next[(q, bank)] = addr + n
-        return Vec(dtype, pick, addr)
+        cands.sort(key=lambda c: c[0])  # stable: ties keep the order above
+        for _, pick, addr in cands if accept is not None else cands[:1]:
+            if addr + n > base + chip.bank_words:
+                raise LpuError(f"out of SRAM near stage {near_stage}")
+            v = Vec(dtype, pick, addr)
+            if accept is None or accept(v):
+                for q in pick:
+                    self.next[(q, bank)] = addr + n
+                return v
+        return None
 
 
 def weight_slices(chip: Chip, hemisphere: str) -> list[str]:
@@ -295,8 +300,7 @@ class Scheduler:
         L = lat(self.chip, mnemonic)
         t = max([earliest] + [min(v.ready, v.fwd[1]) if v.fwd else v.ready for v in srcs])
         stage0 = self._stage(pool[0])
-        if dst is None:
-            dst = self.mem.vector(out_dtype, stage0)
+        place = dst is None  # choose the result's slices per cycle tried: ones free to write
         groups: dict[int, list[str]] = {}
         for q in pool:  # queues at one stage see the same streams: plan once per stage
             groups.setdefault(self._stage(q), []).append(q)
@@ -318,7 +322,17 @@ class Scheduler:
                     plans.append(p)
                     # reserve tentatively so two operands do not pick the same streams
                     self._tentative(v, st, t, p, add=True)
-                if ok:
+                if ok and place:
+                    plans_st: list = []
+
+                    def free_to_write(v: Vec, st=st, t=t, out=plans_st) -> bool:
+                        out[:] = [self._store_plan(v, st, t + L)]
+                        return out[0] is not None
+
+                    dst = self.mem.vector(out_dtype, stage0, accept=free_to_write)
+                    ok = dst is not None
+                    sp = plans_st[0] if ok else None
+                elif ok:
                     sp = self._store_plan(dst, st, t + L)
                     ok = sp is not None
                 for v, p in zip(uniq, plans, strict=False):

@@ -59,13 +59,15 @@ def gemv_4096() -> dict:
 
 
 def rmsnorm_4096() -> dict:
-    """RMSNorm of a 4096-vector (13 vectors of 320 lanes, fp32): 165 cycles.
+    """RMSNorm of a 4096-vector (13 vectors of 320 lanes, fp32): 160 cycles.
 
-    13 squares (VXM, 16 ALUs in parallel), a 4-level add tree, one SXM lane reduction at the
-    hemisphere edge (the round trip from the VXM's neighbourhood to the SXM and back is most of
-    the time: ~11 hops each way plus 8 + 19 skew cycles), then 1/n, + eps, rsqrt and two
-    multiplies per vector. A VXM result is taken straight off its stream by the next VXM op
-    when the schedule allows (3 cycles a link); otherwise it goes through MEM (~8 cycles).
+    13 squares (VXM, 16 ALUs in parallel; issued in cycles 2-5), a 4-level add tree (13 -> 7
+    -> 4 -> 2 -> 1; its last add lands in MEM at 40: a VXM result is taken straight off its
+    stream by the next op when the schedule allows, 3 cycles a link, otherwise it goes through
+    MEM, ~6-8 cycles), one SXM lane reduction at the hemisphere edge (read at 41, 10 hops out,
+    issued at 52, 8 + 19 skew cycles, back in MEM at 89), then 1/n, + eps and rsqrt
+    (r at 106), and two multiplies per vector, 26 on 16 ALUs (the last lands at 140). The
+    program ends when the last superlane's copy of that result lands: 140 + 1 + 19 = 160.
     """
     rng = np.random.default_rng(2)
     x = rng.standard_normal(4096).astype(np.float32)
