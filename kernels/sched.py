@@ -139,31 +139,32 @@ class MemAlloc:
         return a
 
     def vector(self, dtype: str, near_stage: int, hemisphere: str | None = None,
-               bank: int = 1, n: int = 1, avoid: tuple[str, ...] = (),
+               n: int = 1, avoid: tuple[str, ...] = (),
                accept: Callable[[Vec], bool] | None = None) -> Vec | None:
         """Room for n consecutive vectors near a stage: the g planes go to the least-used
-        slices among the few nearest stage groups (both hemispheres unless one is named), so
-        that operands of one operation rarely share a slice. With accept, the best place it
-        accepts (None if it accepts none)."""
+        slices and bank among the few nearest stage groups (both hemispheres unless one is
+        named), so that operands of one operation rarely share a slice, and reads and writes
+        rarely a bank. With accept, the best place it accepts (None if it accepts none)."""
         g = nbytes(dtype)
         chip = self.chip
-        base = bank * chip.bank_words
         nxt = self.next
         cands = []
-        for h in ("w", "e") if hemisphere is None else (hemisphere,):
-            for grp, dists in self._candidates(near_stage, h, g, avoid):
-                grp = sorted(grp, key=lambda q: (nxt.get((q, bank), base), dists[q]))
-                pick = tuple(grp[:g])
-                if len(pick) < g:
-                    continue
-                addr = max(nxt.get((q, bank), base) for q in pick)
-                cands.append(((addr - base) * 4 + max(dists[q] for q in pick), pick, addr))
+        for bank in range(chip.mem_banks):
+            base = bank * chip.bank_words
+            for h in ("w", "e") if hemisphere is None else (hemisphere,):
+                for grp, dists in self._candidates(near_stage, h, g, avoid):
+                    grp = sorted(grp, key=lambda q: (nxt.get((q, bank), base), dists[q]))
+                    pick = tuple(grp[:g])
+                    if len(pick) < g:
+                        continue
+                    addr = max(nxt.get((q, bank), base) for q in pick)
+                    if addr + n <= base + chip.bank_words:
+                        cands.append(((addr - base) * 4 + max(dists[q] for q in pick), pick,
+                                      addr, bank))
         if not cands:
-            raise LpuError(f"no {g} slices for a {dtype} vector")
+            raise LpuError(f"out of SRAM for a {dtype} vector near stage {near_stage}")
         cands.sort(key=lambda c: c[0])  # stable: ties keep the order above
-        for _, pick, addr in cands if accept is not None else cands[:1]:
-            if addr + n > base + chip.bank_words:
-                raise LpuError(f"out of SRAM near stage {near_stage}")
+        for _, pick, addr, bank in cands if accept is not None else cands[:1]:
             v = Vec(dtype, pick, addr)
             if accept is None or accept(v):
                 for q in pick:

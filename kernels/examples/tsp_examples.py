@@ -39,7 +39,7 @@ def gemv_320() -> dict:
 
 
 def gemv_4096() -> dict:
-    """y = W @ x, W 4096x4096 fp16 over all four planes: 1904 cycles.
+    """y = W @ x, W 4096x4096 fp16 over all four planes: 1903 cycles.
 
     13 x 13 blocks of 320 rows (the last output block has 256); an fp16 row takes 2 of the 32
     streams, so 16 rows ride a cycle. The hemispheres split the 13 output blocks 7/6: the west
@@ -51,23 +51,23 @@ def gemv_4096() -> dict:
     alone on plane 0, 13 times: its last 8 rows ride a cycle alone (+6.5) and the plane's queue
     is busy the cycle it installs (12 idle cycles). So the west hemisphere streams 1800 cycles
     of rows and idles 12, from cycle 10 (the fill before the first row reaches its plane) to
-    1821. The last 83 cycles are the last product: install, the MXM's 35 cycles, the read-out
+    1821. The last 82 cycles are the last product: install, the MXM's 35 cycles, the read-out
     and trip to MEM, and zeroing the 256-row block's unused lanes. The weight-feed bound is
-    4096 * 4096 * 2 B / (64 streams * 320 B) = 1638 cycles: 1904 / 1638 = 1.16.
+    4096 * 4096 * 2 B / (64 streams * 320 B) = 1638 cycles: 1903 / 1638 = 1.16.
     """
     return _square_gemv(4096, seed=1)
 
 
 def rmsnorm_4096() -> dict:
-    """RMSNorm of a 4096-vector (13 vectors of 320 lanes, fp32): 160 cycles.
+    """RMSNorm of a 4096-vector (13 vectors of 320 lanes, fp32): 159 cycles.
 
-    13 squares (VXM, 16 ALUs in parallel; issued in cycles 2-5), a 4-level add tree (13 -> 7
-    -> 4 -> 2 -> 1; its last add lands in MEM at 40: a VXM result is taken straight off its
-    stream by the next op when the schedule allows, 3 cycles a link, otherwise it goes through
-    MEM, ~6-8 cycles), one SXM lane reduction at the hemisphere edge (read at 41, 10 hops out,
-    issued at 52, 8 + 19 skew cycles, back in MEM at 89), then 1/n, + eps and rsqrt
-    (r at 106), and two multiplies per vector, 26 on 16 ALUs (the last lands at 140). The
-    program ends when the last superlane's copy of that result lands: 140 + 1 + 19 = 160.
+    13 squares (VXM, 16 ALUs in parallel, from cycle 2), a 4-level add tree (13 -> 7 -> 4 ->
+    2 -> 1; its last add lands in MEM at 37: a VXM result is taken straight off its stream by
+    the next op when the schedule allows, 3 cycles a link, otherwise it goes through MEM, ~6-8
+    cycles), one SXM lane reduction at the hemisphere edge (read at 38, 11 hops out, issued at
+    50, 8 + 19 skew cycles, back in MEM at 87), then 1/n, + eps and rsqrt (r at 104), and two
+    multiplies per vector, 26 on 16 ALUs (the last lands at 139). The program ends when the
+    last superlane's copy of that result lands: 139 + 1 + 19 = 159.
     """
     rng = np.random.default_rng(2)
     x = rng.standard_normal(4096).astype(np.float32)
@@ -80,7 +80,7 @@ def rmsnorm_4096() -> dict:
 
 
 def softmax_320() -> dict:
-    """Softmax of one 320-lane fp32 vector: 150 cycles: a max reduction (SXM), subtract, exp,
+    """Softmax of one 320-lane fp32 vector: 149 cycles: a max reduction (SXM), subtract, exp,
     a sum reduction (SXM), reciprocal and a multiply; two SXM round trips (each ~11 hops out,
     8 + 19 skew cycles, ~11 hops back) are most of it."""
     rng = np.random.default_rng(3)

@@ -12,8 +12,8 @@ from lpu.kernels.examples import tsp_examples as ex
 
 # Tolerances: the emulator sums fp32 in lane order, numpy in float64; products of fp16 values
 # are exact in fp32, so the only difference is fp32 rounding of the sums (~1e-6 relative).
-GOLDEN = {"gemv_320": (103, 1e-5), "gemv_4096": (1904, 1e-5), "rmsnorm_4096": (160, 1e-6),
-          "softmax_320": (150, 1e-6)}
+GOLDEN = {"gemv_320": (103, 1e-5), "gemv_4096": (1903, 1e-5), "rmsnorm_4096": (159, 1e-6),
+          "softmax_320": (149, 1e-6)}
 
 
 @pytest.mark.parametrize("name", list(GOLDEN))
