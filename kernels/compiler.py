@@ -282,7 +282,7 @@ class Compiler:
             raise LpuError(f"position {pos} is beyond the compiled context of "
                            f"{self.max_context} positions")
         s = Scheduler(self.chip, source=f"<{self.cfg.name} step pos={pos}>")
-        spans = self._schedule_step(s, pos)
+        spans = self._scheduled(s, pos)
         for name, m in self.mats.items():
             plan = self._plans[name]
             key = None if plan.layout is None else plan.layout.tobytes()
@@ -299,8 +299,20 @@ class Compiler:
         already in the planes (LatencyScheduler): the longest chain of dependent operations,
         each at its minimum latency. No schedule of this dataflow can be shorter."""
         s = LatencyScheduler(self.chip)
-        self._schedule_step(s, pos)
+        self._scheduled(s, pos)
         return s.predicted_cycles()
+
+    def _scheduled(self, s: Scheduler, pos: int) -> list[dict]:
+        """_schedule_step, saying what did not fit when the slices beside the VXM run out."""
+        try:
+            return self._schedule_step(s, pos)
+        except LpuError as e:
+            if not e.message.startswith("out of SRAM"):
+                raise
+            raise LpuError(f"{self.cfg.name} on {self.chip.name}: the KV cache of "
+                           f"{self.max_context} positions and a step's values do not fit in the "
+                           "MEM slices beside the VXM (the other slices hold the weights)",
+                           hint="decode fewer positions (prompt plus new tokens)") from e
 
     def _schedule_step(self, s: Scheduler, pos: int) -> list[dict]:
         """Schedule every operation of one step into s; returns the compile spans."""

@@ -157,3 +157,18 @@ def test_the_critical_path_bounds_every_compiled_step_from_below(name):
     assert roof["terms_cycles"]["critical_path"] == crit[0]
     assert roof["bound_cycles"] == max(roof["terms_cycles"].values())
     assert roof["ratio"] >= 1.0
+
+
+def test_a_context_too_long_for_the_activation_slices_is_a_clear_error():
+    import dataclasses
+
+    from lpu.errors import LpuError
+    from lpu.kernels.compiler import Compiler
+    from lpu.kernels.config import PRESETS
+    from lpu.kernels.weights import random_weights
+
+    cfg = dataclasses.replace(PRESETS["tiny"], max_positions=5000)
+    comp = Compiler(random_weights(cfg, 0), "mini", "fp16", max_context=5000)
+    with pytest.raises(LpuError) as e:
+        comp.compile_step(0)
+    assert "KV cache of 5000 positions" in e.value.message and "fewer positions" in e.value.hint
