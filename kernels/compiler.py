@@ -526,13 +526,19 @@ class Compiler:
             vc[pos][j] = self._store(s, v[j], vc[pos][j])
         out = []
         scale = float(np.float32(1.0 / math.sqrt(hd)))
+        # a power of two (head_dim 64: 1/8) scales q once instead of every score: the products
+        # and their fp32 sums are then the unscaled ones times 2^k exactly, so the same bits
+        # with one operation per position fewer
+        pow2 = math.frexp(scale)[0] == 0.5
         for j, qv in enumerate(q):
             q16 = self._round16(s, qv)
+            if pow2:
+                q16 = s.op("muli", [q16], "f32", imm=scale)
             scores = []
             for t in range(pos + 1):
                 prod = s.op("mul", [q16, kc[t][j]], "f32")
                 sc = s.op("rsum", [prod], "f32", seg=hd)
-                scores.append(s.op("muli", [sc], "f32", imm=scale))
+                scores.append(sc if pow2 else s.op("muli", [sc], "f32", imm=scale))
             m = tree(s, "max", scores)
             e = [s.op("exp", [s.op("sub", [sc, m], "f32")], "f32") for sc in scores]
             # normalised after the weighted sum (the recipe's folded form): 1/sum(e) is
