@@ -51,12 +51,15 @@ def compile_in_parallel(run_args: tuple, cpus: int) -> None:
         return
     try:
         E._run.compile(sig)
-    finally:
-        try:
-            helper.wait(timeout=120)  # it takes ~5 s; past this, compile here
-        except subprocess.TimeoutExpired:
-            helper.kill()
-            helper.wait()
+    except BaseException:  # an error or Ctrl-C here: do not wait for the helper
+        helper.kill()
+        helper.wait()
+        raise
+    try:
+        helper.wait(timeout=120)  # it takes ~5 s; past this, compile here
+    except subprocess.TimeoutExpired:
+        helper.kill()
+        helper.wait()
 
 
 def compile_work() -> None:
