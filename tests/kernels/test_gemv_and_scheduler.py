@@ -172,3 +172,26 @@ def test_a_context_too_long_for_the_activation_slices_is_a_clear_error():
     with pytest.raises(LpuError) as e:
         comp.compile_step(0)
     assert "KV cache of 5000 positions" in e.value.message and "fewer positions" in e.value.hint
+
+
+@pytest.mark.parametrize("where", [[5, 37, 200, 301], [250, 300], [319], [0, 319], [130, 131]])
+def test_the_on_chip_argmax_takes_the_first_of_tied_maxima(where):
+    # the running argmax goes over trees of ARGMAX_RUN vectors; ties anywhere, within a vector,
+    # a run, or across runs, must give the first index (as numpy's argmax does)
+    from lpu.kernels.compiler import Compiler
+    from lpu.kernels.sched import Scheduler
+    from lpu.machine import Machine
+
+    s = Scheduler("mini")
+    n = 20 * s.chip.lanes  # 20 vectors: two runs of 8 and a shorter one
+    rng = np.random.default_rng(len(where))
+    x = rng.standard_normal(n).astype(np.float32)
+    x[where] = 9.0
+    logits = s.place("logits", "f32", x, n)
+    idx = s.place("idx", "i32", np.arange(n, dtype=np.int32), n)
+    tok = Compiler._argmax(None, s, logits, {"idx": idx})
+    s.output("token", [tok], 1)
+    m = Machine(s.build())
+    r = m.run()
+    assert r.cycles == s.predicted_cycles()
+    assert int(m.dump("token")[0]) == where[0] == int(np.argmax(x))
