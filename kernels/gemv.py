@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lpu._simd import GROUP
 from lpu.errors import LpuError
 from lpu.isa.chips import Chip
 from lpu.isa.dtypes import nbytes
@@ -120,13 +121,14 @@ def blocks_of(M: int, lanes: int) -> list[int]:
 # `lpu compile --model gpt2-small --weights-dtype int8`). The first blocks, one per plane of
 # tsp-v1, stay unpaired for the same reason.
 PACK_MIN_BLOCKS = 12
-# A cycle that loads fewer rows than its streams could carry (one shared with an activation or
-# with the end of the previous block) loads a multiple of this many where a full cycle does, so
-# every lw starts at a row that is a multiple of it: the emulator transposes aligned groups of 8 rows 16 lanes at a
-# time and any other row lane by lane (lpu/_simd.py). The chip does not care; emulating the
-# 4096^2 GEMV took 10.6 ms with unaligned rows against 6.8 ms aligned (one alternating run).
-ROW_GROUP = 8
 PACK_FIRST_SINGLE = 4
+# A cycle that loads fewer rows than its streams could carry (one shared with an activation or
+# with the end of the previous block) loads a multiple of ROW_GROUP where a full cycle does, so
+# every lw starts at a multiple of it: the emulator transposes aligned groups of rows 16 lanes
+# at a time and any other row lane by lane (lpu._simd.group_len). The chip does not care;
+# emulating the 4096^2 GEMV took 9.4 ms with unaligned rows against 6.3 ms aligned (one
+# alternating run).
+ROW_GROUP = GROUP
 
 
 def units_of(block_rows: list[int], K: int, lanes: int, wdt: str, pack: bool,

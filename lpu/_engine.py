@@ -21,6 +21,7 @@ from lpu._jit import (
     store_release,
 )
 from lpu._simd import (
+    group_len,
     matvec_f16x1,
     matvec_f16x4,
     matvec_i8x1,
@@ -220,7 +221,7 @@ def _lw(tag, val, sref, mem2, a, g, nrows, row0, st, t, hop, wflag, srcs, bring,
     L = mem2.shape[1]
     rr = 0
     while rr < nrows:
-        n = 8 if (row0 + rr) % 8 == 0 and rr + 8 <= nrows and L % 16 == 0 else 1
+        n = group_len(row0 + rr, nrows - rr, L)
         f = (a & 32) | ((a & 31) + rr * g)
         k0 = rr * g
         by_ref = True
@@ -250,7 +251,7 @@ def _lw_rows(mem2, bring, srcs, g, nrows, row0, wt8, wt16, rdt, dt, idx):
     rr = 0
     while rr < nrows:
         row = row0 + rr
-        n = 8 if row % 8 == 0 and rr + 8 <= nrows and L % 16 == 0 else 1
+        n = group_len(row, nrows - rr, L)
         k0 = rr * g
         ref = srcs[k0] >= 0  # the same for every plane of a group
         for k in range(n * g):

@@ -15,6 +15,18 @@ from __future__ import annotations
 import numpy as np
 from numba import config as numba_config
 
+from lpu._jit import njit
+
+GROUP = 8  # rows per group (the transposes and products below are written for 8)
+
+
+@njit(inline="always")
+def group_len(row: int, left: int, lanes: int) -> int:
+    """Rows an lw moves together from `row` with `left` rows to go: an aligned group of GROUP,
+    transposed 16 lanes a step, or else one row, lane by lane. The interpreter's and the
+    worker's halves of lw both split rows this way."""
+    return GROUP if row % GROUP == 0 and left >= GROUP and lanes % 16 == 0 else 1
+
 
 def _network() -> tuple[list, list[int]]:
     """Three stages of two-source shuffles taking 8 vectors (row j: 16 consecutive columns) to
