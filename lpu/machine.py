@@ -8,13 +8,13 @@ the cycle, queue, instruction and source line.
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 from numba import config as numba_config
 
 from lpu import _engine as E
+from lpu import _worker
 from lpu._coldstart import compile_in_parallel
 from lpu._jit import BOUNDSCHECK
 from lpu.errors import HazardError, LpuError
@@ -64,8 +64,9 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
-# Programs with at least this many lw and mv instructions get the MXM worker thread (starting
-# one costs ~0.1 ms). LPU_THREADS=1 keeps every run on one thread, LPU_THREADS=2 gives every run
+# Programs with at least this many lw and mv instructions get the MXM worker thread (kept
+# between runs by lpu._worker: handing it a run and waiting for it cost ~20 us, a new thread
+# ~60 us, measured with no work). LPU_THREADS=1 keeps every run on one thread, LPU_THREADS=2 gives every run
 # the worker. Results are the same bits either way (tests/lpu/test_determinism.py).
 WORKER_MIN_MXM = 32
 
@@ -77,11 +78,7 @@ def _run_kernel(args: tuple, ws: tuple, mem2: np.ndarray, f16tab: np.ndarray,
     here, and it resumes where it stopped."""
     ctl = ws[E.WS_CTL]
     ctl[E.CT_THREADED] = 1 if threaded else 0
-    worker = None
-    if threaded:
-        worker = threading.Thread(target=E._work, args=E.work_args(ws, mem2, f16tab, -1),
-                                  daemon=True)
-        worker.start()
+    join = _worker.start(E._work, E.work_args(ws, mem2, f16tab, -1)) if threaded else None
     try:
         while True:
             res = E._run(*args)
@@ -89,9 +86,9 @@ def _run_kernel(args: tuple, ws: tuple, mem2: np.ndarray, f16tab: np.ndarray,
                 return res
             E._work(*E.work_args(ws, mem2, f16tab, int(ctl[E.CT_NEED])))
     finally:
-        if worker is not None:
+        if join is not None:
             ctl[E.CT_STOP] = 1  # the worker finishes what was posted, then returns
-            worker.join()
+            join()
 
 
 def _class_of(mnemonic: str, attrs: dict) -> int:
@@ -433,7 +430,7 @@ class Machine:
                            ).astype(np.uint8)
 
     # ---- running --------------------------------------------------------------------------------
-    def _threaded(self, F: np.ndarray) -> bool:
+    def _threaded(self) -> bool:
         """Whether this run gets the MXM worker thread: with the JIT on (and its bounds checks
         off), LPU_THREADS=2, or else a second CPU, LPU_THREADS not 1 and enough MXM work to pay
         for the thread."""
@@ -444,8 +441,7 @@ class Machine:
             return True
         if _cpus() < 2:
             return False
-        cls = F[:, E.C_CLS]
-        return int(np.count_nonzero((cls == E.K_LW) | (cls == E.K_MV))) >= WORKER_MIN_MXM
+        return self._n_mxm >= WORKER_MIN_MXM
 
     def run(self, max_cycles: int | None = None) -> RunResult:
         chip = self.chip
@@ -453,7 +449,7 @@ class Machine:
         # (the same object, e.g. a repeated decode step) reuses them.
         cached = self._prepared.get(id(self.program))
         if cached is not None and cached[0] is self.program:
-            _, F, offsets, sched, self._rows, self._logme, self._wflag = cached
+            _, F, offsets, sched, self._rows, self._logme, self._wflag, self._n_mxm = cached
         else:
             F, offsets = self._decode()
             sched = build_schedule(self.program, chip)
@@ -467,8 +463,10 @@ class Machine:
             # grew ~73 MB a step with 256 kept, ~20-35 MB with 4)
             if len(self._prepared) >= 4:
                 self._prepared.pop(next(iter(self._prepared)))
+            cls = F[:, E.C_CLS]  # counted once per program (a column scan: ~0.1 ms a run)
+            self._n_mxm = int(np.count_nonzero((cls == E.K_LW) | (cls == E.K_MV)))
             self._prepared[id(self.program)] = (self.program, F, offsets, sched, self._rows,
-                                                self._logme, self._wflag)
+                                                self._logme, self._wflag, self._n_mxm)
         self.schedule = sched
         q_stage = np.array([q.stage for q in chip.queues], np.int64)
         q_index = np.array([q.index for q in chip.queues], np.int64)
@@ -495,7 +493,7 @@ class Machine:
                 chip.lanes_per_superlane, stop + epoch, busy, f16tab, self._ws)
         compile_in_parallel(args, _cpus())
         status, inst, ev_cycle, da, db, n_done = _run_kernel(args, self._ws, mem2, f16tab,
-                                                             self._threaded(F))
+                                                             self._threaded())
         if status:
             if status == E.H_WEIGHTS_NOT_READY:
                 db -= epoch  # a cycle
