@@ -13,7 +13,7 @@ import sys
 def register(sub) -> None:
     p = sub.add_parser("asm", help="assemble SRC.s into an .lpx image",
                        description="Assemble (syntax: docs/assembly.md).")
-    p.add_argument("source", metavar="SRC.s")
+    p.add_argument("source", metavar="SRC.s", help="assembly source (docs/assembly.md)")
     p.add_argument("-o", "--output", metavar="OUT.lpx", help="default: SRC with .lpx")
     p.add_argument("--chip", default=None, help="chip preset (a .chip line must agree)")
     p.set_defaults(func=run)

@@ -44,14 +44,18 @@ def run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="LPU vs GPU per-token latency, side by side",
                        description="Decode the same tokens on the emulated LPU and the GPU model.")
-    p.add_argument("--model", required=True, metavar="SPEC")
-    p.add_argument("--chip", default="tsp-v1")
-    p.add_argument("--gpu", default="h100-sxm")
-    p.add_argument("--tokens", type=int, default=8)
-    p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--weights-dtype", choices=["fp16", "int8"], default="fp16")
+    p.add_argument("--model", required=True, metavar="SPEC",
+                   help="a checkpoint directory (config.json + *.safetensors) or a preset name (tiny, gpt2-small, ...)")
+    p.add_argument("--chip", default="tsp-v1", help="chip preset: tsp-v1 or mini (default tsp-v1)")
+    p.add_argument("--gpu", default="h100-sxm", help="GPU preset: h100-sxm (default) or a100-80gb")
+    p.add_argument("--tokens", type=int, default=8, metavar="N", help="tokens to decode (default 8)")
+    p.add_argument("--runs", type=int, default=3, metavar="R",
+                   help="repeat the decode R times on each machine (default 3)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of a preset's random weights and of the GPU's variation")
+    p.add_argument("--weights-dtype", choices=["fp16", "int8"], default="fp16",
+                   help="weights on both machines (default fp16)")
     p.add_argument("--load", action="store_true", help="other requests share the GPU")
     p.add_argument("--trace", metavar="FILE", help="write both token timelines")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.set_defaults(func=run)

@@ -65,14 +65,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Compile one decode step of a model into a static program.")
     p.add_argument("--model", required=True, metavar="SPEC",
                    help="checkpoint directory (config.json + *.safetensors) or preset name")
-    p.add_argument("--chip", default="tsp-v1")
-    p.add_argument("--weights-dtype", choices=["fp16", "int8"], default="fp16")
+    p.add_argument("--chip", default="tsp-v1", help="chip preset: tsp-v1 or mini (default tsp-v1)")
+    p.add_argument("--weights-dtype", choices=["fp16", "int8"], default="fp16",
+                   help="weights in SRAM: fp16, or int8 with per-output-channel scales")
     p.add_argument("--pos", type=int, default=0, help="decode position of the step (default 0)")
     p.add_argument("--context", type=int, default=64, help="positions to reserve KV cache for")
     p.add_argument("--seed", type=int, default=0, help="seed of a preset's random weights")
     p.add_argument("--emit-asm", metavar="OUT.s", help="write the step as readable assembly")
     p.add_argument("-o", "--output", metavar="OUT.lpx", help="write the step's program image")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true",
+                   help="the memory plan and predicted cycles as one JSON object")
     p.set_defaults(func=_checked)
 
 

@@ -90,14 +90,19 @@ def _write_trace(path: str, res) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("decode", help="greedy decoding on the emulated chip",
                        description="Decode tokens with a compiled model on the emulated LPU.")
-    p.add_argument("--model", required=True, metavar="SPEC")
-    p.add_argument("--chip", default="tsp-v1")
-    p.add_argument("--prompt-ids", metavar="1,2,3")
-    p.add_argument("--prompt", metavar="TEXT")
-    p.add_argument("--max-new-tokens", type=int, default=8)
-    p.add_argument("--weights-dtype", choices=["fp16", "int8"], default="fp16")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--trace", metavar="FILE")
-    p.add_argument("--logits-out", metavar="FILE.npy")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--model", required=True, metavar="SPEC",
+                   help="a checkpoint directory (config.json + *.safetensors) or a preset name (tiny, gpt2-small, ...)")
+    p.add_argument("--chip", default="tsp-v1", help="chip preset: tsp-v1 or mini (default tsp-v1)")
+    p.add_argument("--prompt-ids", metavar="1,2,3", help="prompt as comma-separated token ids")
+    p.add_argument("--prompt", metavar="TEXT",
+                   help="prompt as text (needs the model directory's tokenizer.json)")
+    p.add_argument("--max-new-tokens", type=int, default=8, metavar="N",
+                   help="tokens to generate greedily after the prompt (default 8)")
+    p.add_argument("--weights-dtype", choices=["fp16", "int8"], default="fp16",
+                   help="weights in SRAM: fp16, or int8 with per-output-channel scales")
+    p.add_argument("--seed", type=int, default=0, help="seed of a preset's random weights")
+    p.add_argument("--trace", metavar="FILE", help="write a trace (see lpu trace)")
+    p.add_argument("--logits-out", metavar="FILE.npy",
+                   help="save the logits after each input position, [positions, vocab]")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.set_defaults(func=run)

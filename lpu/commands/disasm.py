@@ -9,7 +9,7 @@ import sys
 def register(sub) -> None:
     p = sub.add_parser("disasm", help="disassemble an .lpx image",
                        description="Disassemble; `lpu asm` on the output gives identical bytes.")
-    p.add_argument("image", metavar="PROG.lpx")
+    p.add_argument("image", metavar="PROG.lpx", help="a program image")
     p.add_argument("-o", "--output", metavar="OUT.s", help="default: stdout")
     p.set_defaults(func=run)
 

@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"GPU preset: {', '.join(GPUS)} (default h100-sxm)")
     p.add_argument("--gpus", type=int, default=1, metavar="N",
                    help="tensor-parallel GPUs linked by NVLink (default 1)")
-    p.add_argument("--weights-dtype", default="fp16", choices=WEIGHT_DTYPES)
+    p.add_argument("--weights-dtype", default="fp16", choices=WEIGHT_DTYPES,
+                   help="bytes per weight streamed from HBM (default fp16)")
     p.add_argument("--batch", type=int, default=1, metavar="B", help="sequences (default 1)")
     p.add_argument("--context", type=int, default=128, metavar="L",
                    help="cached positions at the first step; grows by one a token (default 128)")
@@ -42,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="switch every source of variation off (the model's mean behaviour)")
     p.add_argument("--tokens", type=int, default=128, metavar="N", help="tokens (default 128)")
     p.add_argument("--runs", type=int, default=1, metavar="R", help="repeated runs (default 1)")
-    p.add_argument("--seed", type=int, default=0, metavar="S")
+    p.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="seed of the simulated variation (default 0)")
     p.add_argument("--trace", metavar="FILE", help="write the kernels and token latencies")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.set_defaults(func=run)

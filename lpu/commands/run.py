@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="execute a program image on a chip",
                        description="Execute a .lpx program image cycle by cycle.")
-    p.add_argument("program", metavar="PROG.lpx")
+    p.add_argument("program", metavar="PROG.lpx", help="a program image (lpu asm, lpu compile -o)")
     p.add_argument("--chip", help="chip preset (must match the image)")
     p.add_argument("--input", action="append", metavar="NAME=FILE.npy",
                    help="fill data segment NAME from a .npy file (repeatable)")
