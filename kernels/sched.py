@@ -85,11 +85,33 @@ class Resources:
     def find_group(self, d: int, g: int, w: int, lo: int, hi: int, top: bool = False
                    ) -> int | None:
         """Lowest (top: highest) base stream id with g consecutive streams free on wave w
-        over [lo, hi]."""
-        bases = range(self.chip.streams - g + 1)
-        for base in reversed(bases) if top else bases:
-            if all(self.stream_free(d, base + j, w, lo, hi) for j in range(g)):
-                return base
+        over [lo, hi]. (The compiler asks this ~10^5 times a step: a busy stream rules out
+        every group holding it, so the search jumps past it.)"""
+        n = self.chip.streams
+        free = [True] * n
+        ww = self.weight_waves.get((d, w))
+        if ww is not None:
+            for sid in range(min(ww[0], n)):
+                a, b = ww[1][sid]
+                if not (hi < a or b < lo):
+                    free[sid] = False
+        waves = self.waves
+        for sid in range(n):
+            if free[sid]:
+                ivs = waves.get((d, sid, w))
+                if ivs and not all(hi < a or b < lo for a, b in ivs):
+                    free[sid] = False
+        run = 0  # free streams in a row ending at sid
+        if top:
+            for sid in range(n - 1, -1, -1):
+                run = run + 1 if free[sid] else 0
+                if run >= g:
+                    return sid
+            return None
+        for sid in range(n):
+            run = run + 1 if free[sid] else 0
+            if run >= g:
+                return sid - g + 1
         return None
 
 
@@ -140,11 +162,27 @@ class MemAlloc:
 
     def vector(self, dtype: str, near_stage: int, hemisphere: str | None = None,
                n: int = 1, avoid: tuple[str, ...] = (),
-               accept: Callable[[Vec], bool] | None = None) -> Vec | None:
+               accept: Callable[[Vec], bool] | None = None,
+               cands: list | None = None) -> Vec | None:
         """Room for n consecutive vectors near a stage: the g planes go to the least-used
         slices and bank among the few nearest stage groups (both hemispheres unless one is
         named), so that operands of one operation rarely share a slice, and reads and writes
-        rarely a bank. With accept, the best place it accepts (None if it accepts none)."""
+        rarely a bank. With accept, the best place it accepts (None if it accepts none).
+        cands: what candidates() gave for the same arguments, nothing taken since."""
+        if cands is None:
+            cands = self.candidates(dtype, near_stage, hemisphere, n, avoid)
+        for _, pick, addr, bank in cands if accept is not None else cands[:1]:
+            v = Vec(dtype, pick, addr)
+            if accept is None or accept(v):
+                for q in pick:
+                    self.next[(q, bank)] = addr + n
+                return v
+        return None
+
+    def candidates(self, dtype: str, near_stage: int, hemisphere: str | None = None,
+                   n: int = 1, avoid: tuple[str, ...] = ()) -> list:
+        """vector()'s places, best first: (score, slices, address, bank). An operation tried
+        cycle after cycle asks for them once (they change only when a vector is placed)."""
         g = nbytes(dtype)
         chip = self.chip
         nxt = self.next
@@ -153,24 +191,20 @@ class MemAlloc:
             base = bank * chip.bank_words
             for h in ("w", "e") if hemisphere is None else (hemisphere,):
                 for grp, dists in self._candidates(near_stage, h, g, avoid):
-                    grp = sorted(grp, key=lambda q: (nxt.get((q, bank), base), dists[q]))
-                    pick = tuple(grp[:g])
-                    if len(pick) < g:
+                    if len(grp) < g:
                         continue
-                    addr = max(nxt.get((q, bank), base) for q in pick)
+                    # least used first, then nearest, then as listed (a stable sort's order)
+                    keyed = sorted([(nxt.get((q, bank), base), dists[q], i, q)
+                                    for i, q in enumerate(grp)])[:g]
+                    pick = tuple(k[3] for k in keyed)
+                    addr = keyed[-1][0]  # the highest next address of the g picked
                     if addr + n <= base + chip.bank_words:
-                        cands.append(((addr - base) * 4 + max(dists[q] for q in pick), pick,
+                        cands.append(((addr - base) * 4 + max(k[1] for k in keyed), pick,
                                       addr, bank))
         if not cands:
             raise LpuError(f"out of SRAM for a {dtype} vector near stage {near_stage}")
         cands.sort(key=lambda c: c[0])  # stable: ties keep the order above
-        for _, pick, addr, bank in cands if accept is not None else cands[:1]:
-            v = Vec(dtype, pick, addr)
-            if accept is None or accept(v):
-                for q in pick:
-                    self.next[(q, bank)] = addr + n
-                return v
-        return None
+        return cands
 
 
 def weight_slices(chip: Chip, hemisphere: str) -> list[str]:
@@ -204,6 +238,8 @@ class Scheduler:
         self._slice = {q.name: q.index for q in self.chip.queues}
         self.hop = self.chip.hop_cycles
         self.bank_words = self.chip.bank_words
+        self._rd = lat(self.chip, "read")
+        self._span: dict[tuple[str, ...], tuple[list[int], int, int]] = {}
 
     # ---- moving vectors ----------------------------------------------------------------------
     def _stage(self, q: str) -> int:
@@ -213,30 +249,33 @@ class Scheduler:
                     ) -> tuple[int, int, list] | None:
         """Can v's planes all pass `stage` in cycle t on one free stream group? -> (dir, base,
         reads) with reads = [(slice, issue cycle)]; top: the highest free group."""
-        stages = [self._stage(q) for q in v.slices]
-        west = [s < stage for s in stages]
-        east = [s > stage for s in stages]
-        if all(west):
+        span = self._span.get(v.slices)
+        if span is None:
+            st = [self._stages[q] for q in v.slices]
+            span = self._span[v.slices] = (st, min(st), max(st))
+        stages, s_lo, s_hi = span
+        if s_hi < stage:  # every plane west of the stage
             d = EAST
-        elif all(east):
+        elif s_lo > stage:
             d = WEST
-        elif all(s == stage for s in stages):
+        elif s_lo == s_hi == stage:
             d = EAST
         else:
             return None
-        rd = lat(self.chip, "read")
-        w = self.res.wave(d, stage, t)
+        res = self.res
+        w = res.wave(d, stage, t)
         reads = []
+        bank = v.addr // self.bank_words
+        hop, rd = self.hop, self._rd
         for q, s in zip(v.slices, stages, strict=True):
-            ti = t - abs(stage - s) * self.hop - rd
-            if ti < v.ready or not self.res.queue_free(q, ti):
+            ti = t - abs(stage - s) * hop - rd
+            if ti < v.ready or not res.queue_free(q, ti):
                 return None
-            sl = self._slice[q]
-            if not self.res.bank_free(sl, v.addr // self.bank_words, ti):
+            if not res.bank_free(self._slice[q], bank, ti):
                 return None
             reads.append((q, ti, s))
-        lo, hi = min(stages + [stage]), max(stages + [stage])
-        base = self.res.find_group(d, v.g, w, lo, hi, top)
+        lo, hi = min(s_lo, stage), max(s_hi, stage)
+        base = res.find_group(d, v.g, w, lo, hi, top)
         if base is None:
             return None
         return d, base, reads
@@ -302,6 +341,7 @@ class Scheduler:
         t = max([earliest] + [min(v.ready, v.fwd[1]) if v.fwd else v.ready for v in srcs])
         stage0 = self._stage(pool[0])
         place = dst is None  # choose the result's slices per cycle tried: ones free to write
+        cands = None  # where the result may go, asked for once
         groups: dict[int, list[str]] = {}
         for q in pool:  # queues at one stage see the same streams: plan once per stage
             groups.setdefault(self._stage(q), []).append(q)
@@ -330,7 +370,9 @@ class Scheduler:
                         out[:] = [self._store_plan(v, st, t + L)]
                         return out[0] is not None
 
-                    dst = self.mem.vector(out_dtype, stage0, accept=free_to_write)
+                    if cands is None:
+                        cands = self.mem.candidates(out_dtype, stage0)
+                    dst = self.mem.vector(out_dtype, stage0, accept=free_to_write, cands=cands)
                     ok = dst is not None
                     sp = plans_st[0] if ok else None
                 elif ok:
