@@ -114,6 +114,9 @@ def to_bits(values: np.ndarray, dtype: str) -> np.ndarray:
     if dtype == "bf16":
         return f32_to_bf16_bits(np.ascontiguousarray(a, np.float32))
     if dtype in ("i8", "i32"):
+        own, bits = (np.int8, np.uint8) if dtype == "i8" else (np.int32, np.uint32)
+        if a.dtype == own:  # already its bits (a model's int8 weights: no int64 copy of them)
+            return np.ascontiguousarray(a).view(bits)
         lo, hi = (-128, 127) if dtype == "i8" else (-(2**31), 2**31 - 1)
         if a.size and (not np.issubdtype(a.dtype, np.integer) and not np.all(a == np.round(a))):
             raise ValueError(f"{dtype} data must be integers")

@@ -64,6 +64,8 @@ def tensor_to_words(values: np.ndarray, dtype: str, lanes: int) -> np.ndarray:
     padded[:, :inner] = a2
     bits = to_bits(padded.reshape(-1, lanes), dtype)  # (nvec, lanes) unsigned
     g = nbytes(dtype)
+    if g == 1:
+        return bits.reshape(-1, lanes).astype(np.uint8, copy=False)
     planes = np.empty((bits.shape[0], g, lanes), np.uint8)
     wide = bits.astype(np.uint32)
     for j in range(g):

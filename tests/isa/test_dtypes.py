@@ -41,3 +41,16 @@ def test_f32_to_bf16_rounds_like_torch():
     nan = np.isnan(x)
     ref = torch.from_numpy(x).to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16)
     np.testing.assert_array_equal(D.f32_to_bf16_bits(x)[~nan], ref[~nan])
+
+
+@pytest.mark.parametrize("dtype,np_dtype", [("i8", np.int8), ("i32", np.int32)])
+def test_integer_words_are_the_same_from_the_own_type_or_a_wider_one(dtype, np_dtype):
+    # int8 weights go in as int8 (a view, no int64 copy); other integer arrays are checked
+    from lpu.isa.program import tensor_to_words
+
+    info = np.iinfo(np_dtype)
+    a = np.random.default_rng(3).integers(info.min, info.max, (4, 37), endpoint=True)
+    own = tensor_to_words(a.astype(np_dtype), dtype, 16)
+    assert np.array_equal(own, tensor_to_words(a, dtype, 16))
+    with pytest.raises(ValueError, match="out of range"):
+        tensor_to_words(a + (1 << 40), dtype, 16)
