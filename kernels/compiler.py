@@ -26,11 +26,13 @@ ARGMAX_RUN = 8  # the running argmax takes the logits vectors in trees of this m
 
 def quantize_rows(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Symmetric per-output-channel int8 (the numeric recipe): q = rint(w / s), s = max|w|/127."""
-    w32 = w.astype(np.float32)
-    amax = np.abs(w32).max(axis=1)
+    w32 = np.asarray(w, np.float32)
+    amax = np.maximum(w32.max(axis=1), -w32.min(axis=1))  # max |w| without a copy of |w|
     scale = np.where(amax > 0, amax / np.float32(127.0), np.float32(1.0)).astype(np.float32)
-    q = np.clip(np.rint(w32 / scale[:, None]), -127, 127).astype(np.int8)
-    return q, scale
+    q = w32 / scale[:, None]
+    np.rint(q, out=q)  # in place: an LM head's temporaries are ~150 MB each
+    np.clip(q, -127, 127, out=q)
+    return q.astype(np.int8), scale
 
 
 @dataclass
