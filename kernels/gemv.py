@@ -451,6 +451,10 @@ def _load_block(s: Scheduler, walloc: WeightAlloc, hem: Hemisphere, ws: list[str
             raise AssertionError(f"weight wave {w} double-booked")
         wmap[(hem.to_plane, w)] = (lo_c[ci] + nrows_c[ci] * g, ivs)
     zbase = hem.to_plane << 5  # stream fields as the encoding has them (no text to parse)
+    # each stream's read cycles: the plane cycles that use it, in order (one nonzero call)
+    jj, cc = np.nonzero(ok.T)
+    t_of = (np.array(wc) - rd_lat)[cc].tolist()
+    bounds = np.searchsorted(jj, np.arange(n_streams + 1)).tolist()
     for j in range(n_streams):
         cnt = cnts[j]
         if not cnt:
@@ -458,7 +462,7 @@ def _load_block(s: Scheduler, walloc: WeightAlloc, hem: Hemisphere, ws: list[str
         q, dist = ws[j], dists[j]
         a0 = a0s[j]
         busy = s.res.queue_busy.setdefault(q, set())
-        t_rds = [wc[ci] - rd_lat - dist for ci in np.nonzero(ok[:, j])[0]]
+        t_rds = [tc - dist for tc in t_of[bounds[j]:bounds[j + 1]]]
         if busy.intersection(t_rds):
             raise AssertionError(f"weight slice {q} double-booked")
         busy.update(t_rds)
