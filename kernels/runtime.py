@@ -6,6 +6,7 @@ table lookup), hands it over, and reads back logits and the argmax token the chi
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,7 +14,8 @@ import numpy as np
 from lpu.errors import LpuError
 from lpu.isa.chips import Chip, get_chip
 from lpu.kernels.compiler import CompiledStep, Compiler
-from lpu.machine import Machine, RunResult
+from lpu.kernels.parallel import Precompiler
+from lpu.machine import Machine, RunResult, _cpus
 
 
 def embed(weights, token: int, pos: int) -> np.ndarray:
@@ -110,11 +112,28 @@ class LpuDecoder:
                            hint="try --weights-dtype int8 or a smaller model")
         self._steps: dict[int, CompiledStep] = {}
         self.machine: Machine | None = None
+        self._helper: Precompiler | None = None
+        self.from_helper: set[int] = set()  # positions whose program the helper compiled
 
     def step_program(self, pos: int) -> CompiledStep:
         if pos not in self._steps:
-            self._steps[pos] = self.compiler.compile_step(pos)
+            st = None
+            if self._helper is not None:
+                st = self._helper.take(pos, self.compiler)
+                if st is not None:
+                    self.from_helper.add(pos)
+            self._steps[pos] = st or self.compiler.compile_step(pos)
         return self._steps[pos]
+
+    def _start_helper(self, positions: range) -> None:
+        """With two CPUs, a forked helper compiles every other position not yet compiled (the
+        second, fourth, ...) while this process compiles and runs the others."""
+        todo = [p for p in positions if p not in self._steps]
+        theirs = todo[1::2]
+        if (not theirs or not hasattr(os, "fork") or _cpus() < 2
+                or os.environ.get("LPU_THREADS") == "1"):
+            return
+        self._helper = Precompiler(self.compiler, theirs)
 
     def reset(self) -> None:
         """Start a new sequence. The machine (and its SRAM) is kept: step `pos` writes the KV
@@ -145,13 +164,19 @@ class LpuDecoder:
         self.reset()
         ids = list(prompt_ids)
         steps, rows = [], []
-        for pos in range(total):
-            rec, logits = self.run_step(ids[pos], pos)
-            steps.append(rec)
-            rows.append(logits)
-            if pos >= len(prompt_ids) - 1:
-                ids.append(rec.token_out)
-            if progress:
-                progress(pos + 1, total)
+        self._start_helper(range(total))
+        try:
+            for pos in range(total):
+                rec, logits = self.run_step(ids[pos], pos)
+                steps.append(rec)
+                rows.append(logits)
+                if pos >= len(prompt_ids) - 1:
+                    ids.append(rec.token_out)
+                if progress:
+                    progress(pos + 1, total)
+        finally:
+            if self._helper is not None:
+                self._helper.close()
+                self._helper = None
         gen = ids[len(prompt_ids):]
         return DecodeResult(list(prompt_ids), gen, np.stack(rows), steps, self.chip)
