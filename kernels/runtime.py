@@ -16,6 +16,7 @@ from lpu.isa.chips import Chip, get_chip
 from lpu.kernels.compiler import CompiledStep, Compiler
 from lpu.kernels.parallel import Precompiler
 from lpu.machine import Machine, RunResult, _cpus
+from lpu.traces.record import MAX_DECODE_EVENTS
 
 
 def embed(weights, token: int, pos: int) -> np.ndarray:
@@ -36,8 +37,9 @@ class StepRecord:
     cycles: int
     predicted: int
     token_out: int
-    result: RunResult | None = None
+    result: RunResult | None = None  # None once a decode's trace could keep spans only
     compiled: CompiledStep | None = None
+    instances: int = 0  # instructions issued (the trace events this step would have)
 
 
 @dataclass
@@ -149,7 +151,8 @@ class LpuDecoder:
         res = self.machine.run()
         logits = self.machine.dump("logits").astype(np.float32)
         tok = int(self.machine.dump("token").reshape(-1)[0])
-        return StepRecord(pos, token, res.cycles, st.predicted_cycles, tok, res, st), logits
+        return StepRecord(pos, token, res.cycles, st.predicted_cycles, tok, res, st,
+                          len(res.schedule)), logits
 
     def decode(self, prompt_ids: list[int], max_new_tokens: int,
                progress=None) -> DecodeResult:
@@ -165,9 +168,17 @@ class LpuDecoder:
         ids = list(prompt_ids)
         steps, rows = [], []
         self._start_helper(range(total))
+        events = 0
         try:
             for pos in range(total):
                 rec, logits = self.run_step(ids[pos], pos)
+                # a step's run keeps its decoded table and schedule (~70 MB for gpt2-small) for
+                # the trace's instruction events; past what a decode trace keeps, let them go,
+                # or a long decode grows without bound
+                events += rec.instances
+                if events > MAX_DECODE_EVENTS:
+                    for r in steps + [rec]:
+                        r.result = None
                 steps.append(rec)
                 rows.append(logits)
                 if pos >= len(prompt_ids) - 1:

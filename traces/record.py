@@ -126,7 +126,7 @@ def decode_trace(res) -> Trace:
     events unless there are more than MAX_DECODE_EVENTS of them."""
     chip = res.chip
     meta = _meta(chip, "decode")
-    total = sum(len(s.result.schedule) for s in res.steps if s.result is not None)
+    total = sum(s.instances for s in res.steps)
     keep_events = total <= MAX_DECODE_EVENTS
     names: list[str] = []
     out: dict[str, list] = {"name": [], "kind": [], "start": [], "end": [], "parent": []}

@@ -134,3 +134,26 @@ def test_the_trace_commands_read_write_and_refuse_bad_files(tmp_path, capsys):
     assert main(["trace", "view", str(tmp_path / "bad.trace")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "Traceback" not in err
+
+
+def test_a_long_decode_lets_go_of_each_steps_tables_past_what_its_trace_keeps(monkeypatch):
+    # a gpt2-small step's run holds ~70 MB for the trace's instruction events; once a decode
+    # trace would keep spans only, the steps drop them, so memory stays bounded
+    from lpu.kernels import runtime
+    from lpu.kernels.weights import load_weights
+    from lpu.traces.record import decode_trace
+
+    w = load_weights("tiny", seed=0)
+    full = runtime.LpuDecoder(w, "mini", "fp16", max_context=8).decode([1, 2, 3], 3)
+    assert all(s.result is not None for s in full.steps)
+    assert decode_trace(full).meta["events"] == "all"
+    limit = full.steps[0].instances + full.steps[1].instances  # two steps' worth
+    monkeypatch.setattr(runtime, "MAX_DECODE_EVENTS", limit)
+    monkeypatch.setattr("lpu.traces.record.MAX_DECODE_EVENTS", limit)
+    short = runtime.LpuDecoder(w, "mini", "fp16", max_context=8).decode([1, 2, 3], 3)
+    assert all(s.result is None for s in short.steps)
+    assert [s.instances for s in short.steps] == [s.instances for s in full.steps]
+    tr = decode_trace(short)
+    assert tr.meta["events"] == "spans only"
+    assert tr.meta["cycles"] == decode_trace(full).meta["cycles"]
+    assert short.tokens == full.tokens
