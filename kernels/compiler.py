@@ -296,6 +296,13 @@ class Compiler:
                          "end": s.last_cycle})
         return CompiledStep(s.build(), pos, s.predicted_cycles(), spans)
 
+    def shared_words(self, segment: str) -> tuple[bytes | None, np.ndarray] | None:
+        """A weight segment's words as the steps share them, with the layout key they were
+        converted for (None if `segment` names no weight segment converted so far)."""
+        if not segment.endswith(".W"):
+            return None
+        return self._words.get(segment[:-2])
+
     def critical_path(self, pos: int) -> int:
         """Cycles of the step at `pos` with unlimited queues, streams, SRAM ports and weights
         already in the planes (LatencyScheduler): the longest chain of dependent operations,

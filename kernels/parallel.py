@@ -28,9 +28,10 @@ _FRAME = struct.Struct("<QQ")  # a record: JSON header length, body length
 def _held(compiler: Compiler, seg_name: str) -> tuple[str, np.ndarray] | None:
     """A weight segment's words as the compiler holds them, with a hash of their layout (the
     matrix is the same in both processes; the layout decides the order of its words)."""
-    if not seg_name.endswith(".W") or seg_name[:-2] not in compiler._words:
+    held = compiler.shared_words(seg_name)
+    if held is None:
         return None
-    key, words = compiler._words[seg_name[:-2]]
+    key, words = held
     return hashlib.sha256(b"none" if key is None else b"key" + key).hexdigest(), words
 
 

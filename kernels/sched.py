@@ -66,12 +66,23 @@ class Resources:
         busy.add(t)
 
     def stream_free(self, d: int, sid: int, w: int, lo: int, hi: int) -> bool:
+        return self._streams_free(d, w, lo, hi, (sid,))[0]
+
+    def _streams_free(self, d: int, w: int, lo: int, hi: int, sids) -> list[bool]:
+        """For each stream id, whether it is free on wave w over stages [lo, hi]: no weight
+        row (one record per lw wave) and no other value on it there."""
         ww = self.weight_waves.get((d, w))
-        if ww is not None and sid < ww[0]:
-            a, b = ww[1][sid]
-            if not (hi < a or b < lo):
-                return False
-        return all(hi < a or b < lo for a, b in self.waves.get((d, sid, w), ()))
+        waves = self.waves
+        out = []
+        for sid in sids:
+            if ww is not None and sid < ww[0]:
+                a, b = ww[1][sid]
+                if not (hi < a or b < lo):
+                    out.append(False)
+                    continue
+            ivs = waves.get((d, sid, w))
+            out.append(not ivs or all(hi < a or b < lo for a, b in ivs))
+        return out
 
     def take_stream(self, d: int, sid: int, w: int, lo: int, hi: int) -> None:
         self.waves.setdefault((d, sid, w), []).append((lo, hi))
@@ -88,19 +99,7 @@ class Resources:
         over [lo, hi]. (The compiler asks this ~10^5 times a step: a busy stream rules out
         every group holding it, so the search jumps past it.)"""
         n = self.chip.streams
-        free = [True] * n
-        ww = self.weight_waves.get((d, w))
-        if ww is not None:
-            for sid in range(min(ww[0], n)):
-                a, b = ww[1][sid]
-                if not (hi < a or b < lo):
-                    free[sid] = False
-        waves = self.waves
-        for sid in range(n):
-            if free[sid]:
-                ivs = waves.get((d, sid, w))
-                if ivs and not all(hi < a or b < lo for a, b in ivs):
-                    free[sid] = False
+        free = self._streams_free(d, w, lo, hi, range(n))
         run = 0  # free streams in a row ending at sid
         if top:
             for sid in range(n - 1, -1, -1):

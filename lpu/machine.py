@@ -66,8 +66,9 @@ def _cpus() -> int:
 
 # Programs with at least this many lw and mv instructions get the MXM worker thread (kept
 # between runs by lpu._worker: handing it a run and waiting for it cost ~20 us, a new thread
-# ~60 us, measured with no work). LPU_THREADS=1 keeps every run on one thread, LPU_THREADS=2 gives every run
-# the worker. Results are the same bits either way (tests/lpu/test_determinism.py).
+# ~60 us, measured with no work). LPU_THREADS=1 keeps every run on one thread, LPU_THREADS=2
+# gives every run the worker. Results are the same bits either way
+# (tests/lpu/test_determinism.py).
 WORKER_MIN_MXM = 32
 
 
