@@ -39,9 +39,12 @@ def main() -> None:
           f"{st.program.n_instructions:,} instruction words")
     roof = dec.compiler.roofline(st)
     terms = ", ".join(f"{k} {v:,.0f}" for k, v in roof["terms_cycles"].items())
+    bw = st.predicted_cycles / roof["ratio_to_bandwidth"]
     print(f"cycles: predicted {st.predicted_cycles:,}; bound terms: {terms}; binding "
           f"{roof['binding']}; compiled / bound = {roof['ratio']:.2f} (target <= 1.3); "
-          f"compiled / bandwidth terms only = {roof['ratio_to_bandwidth']:.2f}")
+          f"compiled / bandwidth terms only = {roof['ratio_to_bandwidth']:.2f}; no schedule "
+          f"can go below the buffered path, {roof['terms_cycles']['buffered_path'] / bw:.2f} "
+          "x the bandwidth terms")
     print(f"latency at {dec.chip.clock_ghz} GHz: {st.predicted_cycles / dec.chip.clock_ghz / 1e3:.2f}"
           " us per token")
     # earlier positions fill the KV cache; time the last step only (its program is cached)

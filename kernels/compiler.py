@@ -7,6 +7,7 @@ operation at a fixed cycle. The embedding lookup is a table read done by the hos
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -52,6 +53,7 @@ class Matrix:
     # the dequantized weights), and no bias of its own
     c1: np.ndarray | None = None
     c2: np.ndarray | None = None
+    params: int = 0  # the model matrix's weights (a GQA k/v before its heads are repeated)
 
 
 @dataclass
@@ -136,7 +138,7 @@ class Compiler:
         in_cols: model column per input lane (-1 = zero) when the input is not natural;
         norm: the norm (tensor prefix) whose output is this GEMV's input, folded in."""
         L = self.chip.lanes
-        w = np.asarray(w)
+        w = w_model = np.asarray(w)
         scale_rows = None
         if self.wdt == "i8":
             q, scale_rows = quantize_rows(w)
@@ -158,7 +160,7 @@ class Compiler:
             bias_l = np.zeros(len(out_rows), np.float32)
             bias_l[lane_ok] = np.asarray(bias, np.float32)[valid]
         m = Matrix(name, _blocks_from_rows(out_rows, L), w.shape[1], w[valid], out_rows, scale,
-                   bias_l)
+                   bias_l, params=int(np.asarray(w_model).size))
         beta = None if norm is None else self.t.get(norm + ".bias")
         if beta is not None:  # LayerNorm: the mean and beta come back through c1 and c2
             wd = w.astype(np.float64)
@@ -245,6 +247,8 @@ class Compiler:
             # the longest chain of dependent operations at their minimum latencies (weights
             # already in the planes, unlimited streams and ports): see critical_path()
             "critical_path": self.critical_path(step.pos),
+            # the same with the planes' weight buffers: see buffered_path()
+            "buffered_path": self.buffered_path(step.pos),
         }
         bound = max(terms.values())
         bandwidth = max(terms["feed"], terms["sram"], terms["vxm"])
@@ -302,6 +306,18 @@ class Compiler:
         if not segment.endswith(".W"):
             return None
         return self._words.get(segment[:-2])
+
+    def buffered_path(self, pos: int) -> int:
+        """The critical path with the planes' weight buffers (LatencyScheduler(buffered=True)):
+        a GEMV's weights beyond what the buffers hold stream after its first input arrives, so
+        its last product waits for them. Which output block comes last is the compiler's choice:
+        the smaller of the schedules with the first and with the last block waiting."""
+        out = []
+        for late in ("first", "last"):
+            s = LatencyScheduler(self.chip, buffered=True, late_block=late)
+            self._scheduled(s, pos)
+            out.append(s.predicted_cycles())
+        return min(out)
 
     def critical_path(self, pos: int) -> int:
         """Cycles of the step at `pos` with unlimited queues, streams, SRAM ports and weights
@@ -455,7 +471,10 @@ class Compiler:
         mean * c1 is ready long before the products; two operations wait for r, which comes
         later than the first blocks' products (so they are the ones kept short)."""
         m = self.mats[name]
-        ys, plan = gemv(s, walloc, m.block_rows, m.K, self.wdt, xs, pack=True, split=True)
+        # the LM head delays none of its blocks for the buffered path: its consumer, the
+        # argmax, takes them all (see _argmax)
+        ys, plan = gemv(s, walloc, m.block_rows, m.K, self.wdt, xs, pack=True, split=True,
+                        n_weights=m.params, late=name != "lm_head")
         if plan is not None:  # None from a LatencyScheduler
             self._plans[name] = plan
         if m.scale is not None:
@@ -585,6 +604,10 @@ class Compiler:
         if getattr(s, "latency_only", False):
             # the critical path takes the shortest form of the same result: one tree
             m, ix = tree_pick(pairs)
+            if getattr(s, "buffered", False):  # the maximum waits for the head's last block
+                m = dataclasses.replace(m, ready=max(m.ready, s.gemv_done), fwd=None if
+                                        m.fwd is None else (m.fwd[0], max(m.fwd[1],
+                                                                          s.gemv_done), m.fwd[2]))
         else:
             # the head's blocks finish a turn at a time, several at once: a small tree per
             # run of ARGMAX_RUN vectors, and a running pick over the runs, so the running

@@ -92,6 +92,11 @@ class GemvPlan:
         return out
 
 
+# Weight buffers per MXM plane: lw fills the staging buffer, iw makes it the active one (the
+# ISA's model; whether the chip double-buffers is not published, tsp.md marks it assumed).
+WEIGHT_BUFFERS = 2
+
+
 class WeightAlloc:
     """Consecutive addresses in the weight slices, in the order the GEMVs read them."""
 
@@ -168,8 +173,8 @@ def _unit_rows(rows: list[int], kb: int) -> int:
 
 def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str,
          xs: list[Vec], earliest: int = 0, hems: list[Hemisphere] | None = None,
-         mask: bool = True, pack: bool = False, split: bool = False
-         ) -> tuple[list[Vec], GemvPlan]:
+         mask: bool = True, pack: bool = False, split: bool = False,
+         n_weights: int | None = None, late: bool = True) -> tuple[list[Vec], GemvPlan]:
     """Schedule y = W @ x with x given as f16 vectors in MEM. M is a row count, or a list with
     the rows of each output block (a block may use fewer lanes than the vector has, e.g. a
     head-aligned layout); the weights are the valid rows of all blocks, in order. Returns one
@@ -184,7 +189,11 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
     packed rows (GemvPlan.arrange).
 
     split: a hemisphere with more planes than output blocks in a group gives an output block's
-    last K block to an idle plane, and one VXM add joins the two accumulators (see _turns)."""
+    last K block to an idle plane, and one VXM add joins the two accumulators (see _turns).
+
+    n_weights, late: for a LatencyScheduler with `buffered` set (see _gemv_latency): the
+    matrix's weights as the model has them (default: block rows x K), and whether one output
+    block is delayed by the weights the planes cannot hold."""
     chip = s.chip
     L = chip.lanes
     g = nbytes(wdt)
@@ -200,7 +209,8 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
         raise LpuError(f"GEMV: x has {len(xs)} vectors, K={K} needs {kb}")
     hems = hems or hemispheres(chip)
     if getattr(s, "latency_only", False):
-        return _gemv_latency(s, block_rows, xs, hems, mask), None
+        n_w = n_weights if n_weights is not None else sum(block_rows) * K
+        return _gemv_latency(s, block_rows, xs, hems, mask, n_w, g, late), None
     iw_lat, mv_lat, acc_lat = (lat(chip, m) for m in ("iw", "mv", "acc"))
     rd_lat = lat(chip, "read")
     units, tail = units_of(block_rows, K, L, wdt, pack)
@@ -481,11 +491,21 @@ def _load_block(s: Scheduler, walloc: WeightAlloc, hem: Hemisphere, ws: list[str
 
 
 def _gemv_latency(s: Scheduler, block_rows: list[int], xs: list[Vec], hems: list[Hemisphere],
-                  mask: bool) -> list[Vec]:
+                  mask: bool, n_weights: int, g: int, late: bool) -> list[Vec]:
     """Each output block as early as latency allows (for LatencyScheduler): weights already
     installed in as many planes as needed, so a block's last product issues when the last of its
     input vectors reaches the nearer plane stage, then the MXM, the read-out and the trip back
-    to MEM."""
+    to MEM.
+
+    With s.buffered, the planes hold only what their buffers can: WEIGHT_BUFFERS blocks of
+    lanes x lanes weights each. No product of this GEMV can issue before its first input vector
+    reaches a plane (t0), and until then no buffer holding one of its blocks can free; so of its
+    n_weights (g bytes each) all but the buffers' worth reach the planes after t0, at most one
+    lane-wide word per stream toward the planes per cycle, and its last product issues no
+    earlier than t0 + that many cycles. One output block gets that time (s.late_block: the
+    first or the last; which one is last is the compiler's choice, the others' paths onward
+    differ by a few cycles, and Compiler.buffered_path takes the smaller of the two), and
+    s.gemv_done records it for a consumer of all the outputs (late=False: no block delayed)."""
     chip = s.chip
     rd, mv_lat, acc_lat = (lat(chip, m) for m in ("read", "mv", "acc"))
 
@@ -501,13 +521,23 @@ def _gemv_latency(s: Scheduler, block_rows: list[int], xs: list[Vec], hems: list
 
     stage = min((h.plane_stage for h in hems), key=at_plane)
     t_out = at_plane(stage) + mv_lat + acc_lat
+    t_late, i_late = t_out, -1
+    if getattr(s, "buffered", False):
+        t0 = min(arrive(x, h.plane_stage) for x in xs for h in hems)
+        held = WEIGHT_BUFFERS * 2 * chip.mxm_planes_per_hemisphere * chip.lanes ** 2
+        after = -(-max(0, n_weights - held) * g // (2 * chip.streams * chip.lanes))
+        t_late = max(at_plane(stage), t0 + after) + mv_lat + acc_lat
+        s.gemv_done = t_late
+        if late:
+            i_late = 0 if s.late_block == "first" else len(block_rows) - 1
     ys = []
-    for nvalid in block_rows:
+    for i, nvalid in enumerate(block_rows):
+        t_out_i = t_late if i == i_late else t_out
         dst = s.mem.vector("f32", chip.vxm_stage)
-        sp = s._store_plan(dst, stage, t_out)
+        sp = s._store_plan(dst, stage, t_out_i)
         if sp is None:  # dst straddles the plane stage: cannot happen with free resources
             raise AssertionError("no store plan for a GEMV result")
-        _, done = s._take_store(dst, stage, t_out, sp)
+        _, done = s._take_store(dst, stage, t_out_i, sp)
         y = Vec("f32", dst.slices, dst.addr, done)
         if mask and nvalid < chip.lanes:
             y = s.op("and", [y, s.lane_mask(nvalid)], "f32")

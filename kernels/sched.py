@@ -512,10 +512,19 @@ class LatencyScheduler(Scheduler):
 
     latency_only = True
 
-    def __init__(self, chip: Chip | str, source: str = "<critical path>") -> None:
+    def __init__(self, chip: Chip | str, source: str = "<critical path>", buffered: bool = False,
+                 late_block: str = "first") -> None:
+        """buffered: the planes' weight buffers hold only what they can, and each GEMV's other
+        weights stream after its first input arrives (see kernels.gemv._gemv_latency);
+        late_block ("first" or "last"): which output block of a GEMV then waits for them."""
         super().__init__(chip, source)
         self.res = _FreeResources(self.chip)
         self.b = _NullBuilder(self.chip)
+        if late_block not in ("first", "last"):
+            raise ValueError(f"late_block must be 'first' or 'last', not {late_block!r}")
+        self.buffered = buffered
+        self.late_block = late_block
+        self.gemv_done = 0  # buffered: when the last GEMV's last product can be read out
 
     def _separate(self, srcs: list[Vec], unit: str) -> list[Vec]:
         return srcs  # unlimited SRAM ports: operands may share a slice

@@ -159,6 +159,49 @@ def test_the_critical_path_bounds_every_compiled_step_from_below(name):
     assert roof["ratio"] >= 1.0
 
 
+@pytest.mark.parametrize("name", ["tiny", "tiny-gpt2"])
+@pytest.mark.parametrize("wdt", ["int8", "fp16"])
+def test_the_buffered_path_lies_between_the_critical_path_and_every_compiled_step(name, wdt):
+    # the planes' buffers hold what they can and the rest of a GEMV's weights stream after its
+    # first input arrives: a longer chain than with every weight installed, and still no longer
+    # than any compiled step. On mini (4 buffers of 16 x 16) it binds; on tsp-v1 these models
+    # fit in the buffers and the two paths agree.
+    from lpu.kernels.compiler import Compiler
+    from lpu.kernels.config import PRESETS
+    from lpu.kernels.weights import random_weights
+
+    for chip in ("mini", "tsp-v1"):
+        comp = Compiler(random_weights(PRESETS[name], 0), chip, wdt, max_context=2)
+        for pos in range(2):
+            crit, buf = comp.critical_path(pos), comp.buffered_path(pos)
+            assert crit <= buf <= comp.compile_step(pos).predicted_cycles
+            assert (buf > crit) if chip == "mini" else (buf == crit)
+    roof = comp.roofline(comp.compile_step(0))
+    assert roof["terms_cycles"]["buffered_path"] == comp.buffered_path(0)
+
+
+def test_a_big_gemv_waits_for_the_weights_its_planes_cannot_hold():
+    # 4096 x 4096 fp16 on tsp-v1: the 4 planes' 8 buffers hold 8 x 320^2 weights, and the other
+    # 16,777,216 - 819,200 weights (2 bytes each) take ceil(31,916,032 / (64 streams x 320 B))
+    # = 1,559 cycles to stream after the first input arrives; the compiled program (streaming
+    # all 16.8 M from cycle 0) still takes longer than that bound
+    from lpu.kernels.gemv import WeightAlloc, build_gemv, gemv
+    from lpu.kernels.sched import LatencyScheduler
+
+    ends = {}
+    for buffered in (False, True):
+        s = LatencyScheduler("tsp-v1", buffered=buffered)
+        xs = s.place("x", "f16", None, 4096)
+        ys, _ = gemv(s, WeightAlloc(s.chip), 4096, 4096, "f16", xs)
+        ends[buffered] = max(y.ready for y in ys)
+    # the 13 input vectors, placed over several slices, reach a plane up to ~20 cycles after
+    # the first of them: the wait is 1,559 cycles less that spread (14 here)
+    assert 1559 - 20 <= ends[True] - ends[False] <= 1559
+    assert build_gemv(4096, 4096, "f16").predicted_cycles > ends[True]
+    with pytest.raises(ValueError):
+        LatencyScheduler("tsp-v1", late_block="middle")
+
+
 def test_a_context_too_long_for_the_activation_slices_is_a_clear_error():
     import dataclasses
 
