@@ -36,6 +36,27 @@ def quantize_rows(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return q.astype(np.int8), scale
 
 
+def folded_sums(w: np.ndarray, scale: np.ndarray | None, gamma: np.ndarray, beta: np.ndarray,
+                bias: np.ndarray | None, rows: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """c1 = W gamma and c2 = W beta + bias (W = w * scale per row when int8) as float32 of
+    float64 sums, rows at a time: a float64 copy of a whole LM head would be ~300 MB. Each
+    row is summed by numpy's pairwise reduction over its own elements, so the bits do not
+    depend on the chunk, the row count or the BLAS threads."""
+    g, b = np.asarray(gamma, np.float64), np.asarray(beta, np.float64)
+    c1 = np.empty(w.shape[0], np.float32)
+    c2 = np.empty(w.shape[0], np.float32)
+    for r0 in range(0, w.shape[0], rows):
+        wd = np.asarray(w[r0:r0 + rows], np.float64)
+        if scale is not None:
+            wd *= np.asarray(scale[r0:r0 + rows], np.float64)[:, None]
+        c1[r0:r0 + rows] = np.add.reduce(wd * g, axis=1)
+        s2 = np.add.reduce(wd * b, axis=1)
+        if bias is not None:
+            s2 += np.asarray(bias[r0:r0 + rows], np.float64)
+        c2[r0:r0 + rows] = s2
+    return c1, c2
+
+
 @dataclass
 class Matrix:
     """One GEMV as the chip sees it: block rows, the valid weight rows in order (fp16 or int8
@@ -163,16 +184,12 @@ class Compiler:
                    bias_l, params=int(np.asarray(w_model).size))
         beta = None if norm is None else self.t.get(norm + ".bias")
         if beta is not None:  # LayerNorm: the mean and beta come back through c1 and c2
-            wd = w.astype(np.float64)
-            if scale_rows is not None:
-                wd = wd * scale_rows.astype(np.float64)[:, None]
-            gamma = self.t[norm + ".weight"].astype(np.float64)
-            c2r = wd @ beta.astype(np.float64)
-            if bias is not None:
-                c2r = c2r + np.asarray(bias, np.float32).astype(np.float64)
+            gamma = self.t[norm + ".weight"]
+            c1r, c2r = folded_sums(w, scale_rows, gamma, beta,
+                                   None if bias is None else np.asarray(bias, np.float32))
             m.c1, m.c2 = (np.zeros(len(out_rows), np.float32) for _ in range(2))
-            m.c1[lane_ok] = (wd @ gamma).astype(np.float32)[valid]
-            m.c2[lane_ok] = c2r.astype(np.float32)[valid]
+            m.c1[lane_ok] = c1r[valid]
+            m.c2[lane_ok] = c2r[valid]
             m.bias = None
         self.mats[name] = m
 

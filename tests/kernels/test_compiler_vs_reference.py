@@ -63,3 +63,31 @@ def test_lpu_decode_of_a_llama_checkpoint_matches_the_reference(llama_dir, dtype
 @pytest.mark.parametrize("dtype", ["fp16", "int8"])
 def test_lpu_decode_of_a_gpt2_checkpoint_matches_the_reference(gpt2_dir, dtype):
     _check(load_weights(str(gpt2_dir)), dtype)
+
+
+@pytest.mark.parametrize("int8", [False, True])
+def test_the_folded_norm_sums_do_not_depend_on_how_the_rows_are_chunked(int8):
+    # the compiler sums W gamma and W beta in float64 a few rows at a time (an LM head in one
+    # piece would be ~300 MB of float64): the same float32 values whatever the chunk, and the
+    # same as the whole float64 product the reference computes
+    from lpu.kernels.compiler import folded_sums
+
+    rng = np.random.default_rng(3)
+    shape = (1000, 192)
+    if int8:
+        w = rng.integers(-127, 128, shape).astype(np.int8)
+        scale = (rng.random(shape[0]) * 0.01).astype(np.float32)
+    else:
+        w = rng.standard_normal(shape).astype(np.float16)
+        scale = None
+    gamma, beta = (rng.standard_normal(shape[1]).astype(np.float32) for _ in range(2))
+    bias = rng.standard_normal(shape[0]).astype(np.float32)
+    whole = folded_sums(w, scale, gamma, beta, bias, rows=shape[0])
+    for rows in (1, 7, 256):
+        parts = folded_sums(w, scale, gamma, beta, bias, rows=rows)
+        for a, b in zip(parts, whole, strict=True):
+            assert a.dtype == np.float32 and np.array_equal(a, b)
+    wd = w.astype(np.float64) * (1.0 if scale is None else scale.astype(np.float64)[:, None])
+    np.testing.assert_array_equal(whole[0], (wd @ gamma.astype(np.float64)).astype(np.float32))
+    np.testing.assert_array_equal(
+        whole[1], (wd @ beta.astype(np.float64) + bias.astype(np.float64)).astype(np.float32))
