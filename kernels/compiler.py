@@ -149,6 +149,7 @@ class Compiler:
         self.mats: dict[str, Matrix] = {}
         self._words: dict[str, tuple[bytes | None, np.ndarray]] = {}  # name: (layout, words)
         self._plans: dict = {}  # weight placement of each GEMV (the same for every step)
+        self._runs: dict[str, np.ndarray] = {}  # weight segment: its runs, shared by steps
         self._prepare()
 
     # ---- host-side preparation of every GEMV -------------------------------------------------
@@ -312,10 +313,21 @@ class Compiler:
             if name not in self._words or self._words[name][0] != key:  # convert once: later
                 self._words[name] = (key, tensor_to_words(  # steps, same layout, reuse it
                     plan.arrange(m.weights), self.wdt, self.chip.lanes))
-            place_weights(s, f"{name}.W", plan, None, self._words[name][1])
+            seg = place_weights(s, f"{name}.W", plan, None, self._words[name][1])
+            seg.runs = self.shared_runs(seg.name, seg.runs)
         spans.insert(0, {"name": f"step pos={pos}", "kind": "step", "start": 0,
                          "end": s.last_cycle})
         return CompiledStep(s.build(), pos, s.predicted_cycles(), spans)
+
+    def shared_runs(self, segment: str, runs: np.ndarray) -> np.ndarray:
+        """A weight segment's placement as the steps share it: a weight's place does not depend
+        on the position (kernels/gemv.py _load_block), so every step's program can hold one
+        copy of it (runs itself when it is the first, or differs)."""
+        old = self._runs.get(segment)
+        if old is not None and np.array_equal(old, runs):
+            return old
+        self._runs[segment] = runs
+        return runs
 
     def shared_words(self, segment: str) -> tuple[bytes | None, np.ndarray] | None:
         """A weight segment's words as the steps share them, with the layout key they were

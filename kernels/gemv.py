@@ -18,6 +18,7 @@ from lpu._simd import GROUP
 from lpu.errors import LpuError
 from lpu.isa.chips import Chip
 from lpu.isa.dtypes import nbytes
+from lpu.isa.program import Segment
 from lpu.kernels.sched import Scheduler, Vec, weight_slices
 from lpu.kernels.timing import EAST, WEST, lat, stream
 
@@ -30,7 +31,7 @@ class Hemisphere:
     planes: list[int]
     plane_stage: int
     to_plane: int  # stream direction from MEM toward the planes
-    weight_slices: list[str]  # MEM queues streaming weights, one stream each
+    weight_slices: list[str]  # MEM queues holding weights: word q of a block in [q mod n]
 
 
 def hemispheres(chip: Chip) -> list[Hemisphere]:
@@ -412,7 +413,13 @@ def _load_block(s: Scheduler, walloc: WeightAlloc, hem: Hemisphere, ws: list[str
                 r0: int, k: int) -> tuple[int, int]:
     """Stream one block's weight rows into plane p's staging buffer (lw at the first cycles
     from max(cursor, ready) with free streams: all of them, or what an earlier block's last
-    cycle or an activation left) and install them; returns (new cursor, install cycle)."""
+    cycle or an activation left) and install them; returns (new cursor, install cycle).
+
+    Where a row sits does not depend on the cycles: byte plane b of the block's row r is word
+    q = r * g + b of the block, kept in weight slice q mod n_streams at that slice's next
+    address, so every step of a decode finds its weights where the first one put them (a chip
+    keeps them in place). The stream that carries it depends on the cycle (the lw's streams
+    start where the cycle's free ones do); its slice reads it onto that stream."""
     g = nbytes(wdt)
     c = max(cursor, ready)
     wc: list[int] = []
@@ -424,8 +431,9 @@ def _load_block(s: Scheduler, walloc: WeightAlloc, hem: Hemisphere, ws: list[str
         cap = (hi - lo) // g
         if cap < need and rows % ROW_GROUP == 0:  # whole groups (the block's last row aside)
             cap -= cap % ROW_GROUP
+        m0 = ((nvalid - need) * g) % n_streams  # the slice of this cycle's first word
         if cap > 0 and s.res.queue_free(f"mxm{p}.w", c) and _weights_fit(
-                s, hem, ws, dists, ivs, c, lo, lo + min(cap, need) * g, rd_lat):
+                s, hem, ws, dists, ivs, c, lo, lo + min(cap, need) * g, rd_lat, m0, n_streams):
             wc.append(c)
             lo_c.append(lo)
             nrows_c.append(min(cap, need))
@@ -441,47 +449,49 @@ def _load_block(s: Scheduler, walloc: WeightAlloc, hem: Hemisphere, ws: list[str
         s.res.take_queue(f"mxm{p}.w", tc)
         s.b.at(f"mxm{p}.w", tc, "lw", dt=wdt, a=stream(hem.to_plane, lo_c[ci]), n=nrows_c[ci],
                row=int(row_c[ci]))
-    waves = [s.res.wave(hem.to_plane, hem.plane_stage, tc) for tc in wc]
-    # stream j carries row row_c[ci] + (j - lo_c[ci]) // g, byte plane (j - lo_c[ci]) % g, in
-    # the cycles ci it is used; its slice reads consecutive addresses, one per use
-    js = np.arange(n_streams)[None, :]
-    lo_a = np.array(lo_c)[:, None]
-    ok = (js >= lo_a) & (js < lo_a + (np.array(nrows_c) * g)[:, None])  # [cycle, stream]
-    cnts = ok.sum(axis=0).tolist()
-    a0s = [walloc.take(ws[j], cnts[j]) if cnts[j] else -1 for j in range(n_streams)]
-    use = np.cumsum(ok, axis=0) - 1  # which use of its stream a cycle is
-    cix, jix = np.nonzero(ok)
-    off = jix - np.array(lo_c)[cix]
-    rws = r0 + row_c[cix] + off // g
-    w_slots[rws, k, off % g, 0] = np.array([slice_of[q] for q in ws[:n_streams]])[jix]
-    w_slots[rws, k, off % g, 1] = np.array(a0s)[jix] + use[cix, jix]
+    # the block's words in order: word q (row q // g, byte plane q % g) is in slice
+    # q % n_streams at its (q // n_streams)-th address there, and rides stream lo + (q - first
+    # word of its cycle) in its cycle
+    nq = nvalid * g
+    q = np.arange(nq)
+    cyc = np.repeat(np.arange(len(wc)), np.array(nrows_c) * g)  # cycle index of each word
+    j_q = np.array(lo_c)[cyc] + q - row_c[cyc] * g  # its stream
+    m_q = q % n_streams  # its slice (index into ws)
+    cnts = [nq // n_streams + (m < nq % n_streams) for m in range(n_streams)]
+    a0s = [walloc.take(ws[m], cnts[m]) if cnts[m] else -1 for m in range(n_streams)]
+    a_q = np.array(a0s)[m_q] + q // n_streams
+    w_slots[r0 + q // g, k, q % g, 0] = np.array([slice_of[x] for x in ws[:n_streams]])[m_q]
+    w_slots[r0 + q // g, k, q % g, 1] = a_q
     wmap = s.res.weight_waves
-    for ci, w in enumerate(waves):
-        if wmap.get((hem.to_plane, w), (0,))[0] != lo_c[ci]:  # weight rows: one prefix
+    for ci, tc in enumerate(wc):
+        w = s.res.wave(hem.to_plane, hem.plane_stage, tc)
+        prev = wmap.get((hem.to_plane, w), (0, []))
+        if prev[0] != lo_c[ci]:  # weight rows: one prefix of the streams
             raise AssertionError(f"weight wave {w} double-booked")
-        wmap[(hem.to_plane, w)] = (lo_c[ci] + nrows_c[ci] * g, ivs)
+        m1 = int(row_c[ci]) * g
+        wmap[(hem.to_plane, w)] = (lo_c[ci] + nrows_c[ci] * g, prev[1][:lo_c[ci]] + [
+            ivs[(m1 + i) % n_streams] for i in range(nrows_c[ci] * g)])
     zbase = hem.to_plane << 5  # stream fields as the encoding has them (no text to parse)
-    # each stream's read cycles: the plane cycles that use it, in order (one nonzero call)
-    jj, cc = np.nonzero(ok.T)
-    t_of = (np.array(wc) - rd_lat)[cc].tolist()
-    bounds = np.searchsorted(jj, np.arange(n_streams + 1)).tolist()
-    for j in range(n_streams):
-        cnt = cnts[j]
-        if not cnt:
+    # each slice's reads in order of its words (and so of their cycles): consecutive cycles on
+    # one stream at consecutive addresses become one `read` + `repeat`
+    t_q = (np.array(wc) - rd_lat)[cyc] - np.array(dists)[m_q]
+    order = np.argsort(m_q, kind="stable")
+    bounds = np.searchsorted(m_q[order], np.arange(n_streams + 1)).tolist()
+    t_o, j_o, a_o = t_q[order].tolist(), j_q[order].tolist(), a_q[order].tolist()
+    for m in range(n_streams):
+        lo_i, hi_i = bounds[m], bounds[m + 1]
+        if lo_i == hi_i:
             continue
-        q, dist = ws[j], dists[j]
-        a0 = a0s[j]
-        busy = s.res.queue_busy.setdefault(q, set())
-        t_rds = [tc - dist for tc in t_of[bounds[j]:bounds[j + 1]]]
+        busy = s.res.queue_busy.setdefault(ws[m], set())
+        t_rds = t_o[lo_i:hi_i]
         if busy.intersection(t_rds):
-            raise AssertionError(f"weight slice {q} double-booked")
+            raise AssertionError(f"weight slice {ws[m]} double-booked")
         busy.update(t_rds)
-        # consecutive cycles become one `read` + `repeat` with address step 1
-        i0 = 0
-        for i in range(1, cnt + 1):
-            if i == cnt or t_rds[i] != t_rds[i - 1] + 1:
+        i0 = lo_i
+        for i in range(lo_i + 1, hi_i + 1):
+            if i == hi_i or t_o[i] != t_o[i - 1] + 1 or j_o[i] != j_o[i0]:
                 n = i - i0
-                s.b.at(q, t_rds[i0], "read", addr=a0 + i0, z=zbase | j,
+                s.b.at(ws[m], t_o[i0], "read", addr=a_o[i0], z=zbase | j_o[i0],
                        step=1 if n > 1 else 0, repeat=(n - 1, 1) if n > 1 else None)
                 i0 = i
     s.res.take_queue(f"mxm{p}.w", iw_t)
@@ -546,29 +556,30 @@ def _gemv_latency(s: Scheduler, block_rows: list[int], xs: list[Vec], hems: list
 
 
 def _weights_fit(s: Scheduler, hem: Hemisphere, ws: list[str], dists: list[int],
-                 ivs: list[tuple[int, int]], tc: int, lo: int, hi: int, rd: int) -> bool:
-    """Are weight slices and streams lo..hi-1 free to deliver rows at plane cycle tc?"""
+                 ivs: list[tuple[int, int]], tc: int, lo: int, hi: int, rd: int, m0: int,
+                 n: int) -> bool:
+    """Are streams lo..hi-1 free to deliver words at plane cycle tc, stream j from weight
+    slice (m0 + j - lo) mod n (see _load_block), and those slices free to read them?"""
     w = s.res.wave(hem.to_plane, hem.plane_stage, tc)
     busy, waves = s.res.queue_busy, s.res.waves
     ww = s.res.weight_waves.get((hem.to_plane, w))
-    if ww is not None:  # rows of another lw on this wave: they overlap where streams meet
-        for j in range(lo, min(ww[0], hi)):
-            (a, b), (lo_j, hi_j) = ww[1][j], ivs[j]
+    for j in range(lo, hi):
+        m = (m0 + j - lo) % n
+        lo_j, hi_j = ivs[m]
+        if ww is not None and j < ww[0]:  # a row of another lw on this wave
+            a, b = ww[1][j]
             if not (hi_j < a or b < lo_j):
                 return False
-    for j in range(lo, hi):
-        if tc - rd - dists[j] in busy.get(ws[j], ()):
+        if tc - rd - dists[m] in busy.get(ws[m], ()):
             return False
         taken = waves.get((hem.to_plane, j, w))
-        if taken:
-            lo_j, hi_j = ivs[j]
-            if any(not (hi_j < a or b < lo_j) for a, b in taken):
-                return False
+        if taken and any(not (hi_j < a or b < lo_j) for a, b in taken):
+            return False
     return True
 
 
 def place_weights(s: Scheduler, name: str, plan: GemvPlan, values: np.ndarray | None,
-                  words: np.ndarray | None = None) -> None:
+                  words: np.ndarray | None = None) -> Segment:
     """Declare the weight segment at the slots the schedule chose (values, or words already
     converted to MEM words, which a compiler reuses between steps). values is W (M, K); words
     are those of plan.arrange(W)."""
@@ -576,7 +587,7 @@ def place_weights(s: Scheduler, name: str, plan: GemvPlan, values: np.ndarray | 
     runs = np.column_stack([slots, np.ones(len(slots), np.int64)])  # one word per run
     if values is not None:
         values = plan.arrange(np.asarray(values).reshape(plan.M, plan.K))
-    s.b.data(name, plan.wdt, plan.shape, runs, values, words)
+    return s.b.data(name, plan.wdt, plan.shape, runs, values, words)
 
 
 @dataclass

@@ -86,6 +86,7 @@ def _step(head: dict, body: bytes, compiler: Compiler) -> CompiledStep | None:
             if held is None or held[0] != s["ref"]:
                 return None
             data = held[1]
+            runs = compiler.shared_runs(s["name"], runs)
         elif s["data"] is not None:
             shape = tuple(s["data"])
             data = take(int(np.prod(shape)), np.uint8, shape)
