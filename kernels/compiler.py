@@ -182,7 +182,7 @@ class Compiler:
             bias_l = np.zeros(len(out_rows), np.float32)
             bias_l[lane_ok] = np.asarray(bias, np.float32)[valid]
         m = Matrix(name, _blocks_from_rows(out_rows, L), w.shape[1], w[valid], out_rows, scale,
-                   bias_l, params=int(np.asarray(w_model).size))
+                   bias_l, params=int(w_model.size))
         beta = None if norm is None else self.t.get(norm + ".bias")
         if beta is not None:  # LayerNorm: the mean and beta come back through c1 and c2
             gamma = self.t[norm + ".weight"]
@@ -634,9 +634,9 @@ class Compiler:
             # the critical path takes the shortest form of the same result: one tree
             m, ix = tree_pick(pairs)
             if getattr(s, "buffered", False):  # the maximum waits for the head's last block
-                m = dataclasses.replace(m, ready=max(m.ready, s.gemv_done), fwd=None if
-                                        m.fwd is None else (m.fwd[0], max(m.fwd[1],
-                                                                          s.gemv_done), m.fwd[2]))
+                t = s.gemv_done
+                fwd = None if m.fwd is None else (m.fwd[0], max(m.fwd[1], t), m.fwd[2])
+                m = dataclasses.replace(m, ready=max(m.ready, t), fwd=fwd)
         else:
             # the head's blocks finish a turn at a time, several at once: a small tree per
             # run of ARGMAX_RUN vectors, and a running pick over the runs, so the running
