@@ -289,6 +289,7 @@ class Machine:
     def _check_ranges(self, F: np.ndarray, offsets: dict[str, int], sched: Schedule) -> None:
         """Everything the kernel indexes with must be in range: checked before the JIT runs."""
         chip, L = self.chip, self.chip.lanes
+        F = np.asfortranarray(F)  # a column at a time below: each one contiguous
         names = list(offsets)
         qnames = [q.name for q in chip.queues]
         q_of_row = np.zeros(len(F), np.int64)
@@ -450,7 +451,12 @@ class Machine:
         # (the same object, e.g. a repeated decode step) reuses them.
         cached = self._prepared.get(id(self.program))
         if cached is not None and cached[0] is self.program:
-            _, F, offsets, sched, self._rows, self._logme, self._wflag, self._n_mxm = cached
+            _, F, offsets, sched, self._rows, self._logme, self._wflag, self._n_mxm, ordered = \
+                cached
+            if not ordered:  # run again: from now on, the table in the order the run uses it
+                F, self._rows = _in_use_order(F, self._rows)
+                self._prepared[id(self.program)] = (self.program, F, offsets, sched, self._rows,
+                                                    self._logme, self._wflag, self._n_mxm, True)
         else:
             F, offsets = self._decode()
             sched = build_schedule(self.program, chip)
@@ -458,7 +464,6 @@ class Machine:
             self._logme = np.zeros(0, np.uint8)
             self._wflag = np.zeros(0, np.uint8)
             self._check_ranges(F, offsets, sched)
-            F, self._rows = _in_use_order(F, self._rows)
             # a few recent programs: a benchmark re-runs one, a decode runs each position's
             # program once, and a gpt2-small step's prepared table holds ~40 MB (measured: RSS
             # grew ~73 MB a step with 256 kept, ~20-35 MB with 4)
@@ -466,8 +471,10 @@ class Machine:
                 self._prepared.pop(next(iter(self._prepared)))
             cls = F[:, E.C_CLS]  # counted once per program (a column scan: ~0.1 ms a run)
             self._n_mxm = int(np.count_nonzero((cls == E.K_LW) | (cls == E.K_MV)))
+            # not reordered yet (_in_use_order): that costs more than one run gains (a
+            # gpt2-small step: ~0.13 s against ~5 ms), and a decode runs each program once
             self._prepared[id(self.program)] = (self.program, F, offsets, sched, self._rows,
-                                                self._logme, self._wflag, self._n_mxm)
+                                                self._logme, self._wflag, self._n_mxm, False)
         self.schedule = sched
         q_stage = np.array([q.stage for q in chip.queues], np.int64)
         q_index = np.array([q.index for q in chip.queues], np.int64)

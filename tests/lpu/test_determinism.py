@@ -106,3 +106,26 @@ def test_the_kernel_without_the_jit_gives_the_same_bits_and_cycles():
     # a conversion and an int8 and an fp16 GEMV, each compared bit for bit with the compiled
     # kernel
     assert _run("mini", nojit=True) == _run("mini")
+
+
+def test_a_program_run_again_gives_the_same_bits_cycles_and_events():
+    # the first run of a program uses its instruction table as decoded; a second run reorders
+    # it in first-use order (faster to read, and worth it only for a program run more than
+    # once): outputs, cycles, per-queue counts and every trace event must not change
+    import numpy as np
+
+    from lpu.kernels.gemv import build_gemv
+    from lpu.machine import Machine
+    from lpu.traces.record import instruction_events
+
+    rng = np.random.default_rng(2)
+    g = build_gemv(640, 960, "f16", "tsp-v1", weights=rng.standard_normal((640, 960)),
+                   x=rng.standard_normal(960))
+    m = Machine(g.program)
+    seen = []
+    for _ in range(3):
+        r = m.run()
+        ev = instruction_events(r)
+        seen.append((r.cycles, m.dump("y").tobytes(), dict(r.busy),
+                     {k: v.tobytes() for k, v in ev.items()}))
+    assert seen[0] == seen[1] == seen[2]
