@@ -4,7 +4,8 @@ Each hemisphere streams weight rows from its far MEM slices over all its streams
 planes, alternating planes so one installs while the other loads; the activation rides the top
 streams of one cycle shared by the planes of a hemisphere (weight rows take the streams below
 it), a block's rows start in the cycle where the last block's ended, and results flow back to
-MEM in the other direction.
+MEM in the other direction. A weight's slice and address do not depend on the cycles (only the
+stream that carries it does), so every decode step finds its weights where the first put them.
 """
 
 from __future__ import annotations

@@ -207,8 +207,9 @@ class MemAlloc:
 
 
 def weight_slices(chip: Chip, hemisphere: str) -> list[str]:
-    """The slices that stream weights: the farthest from the VXM, one per stream, leaving the
-    slices near the VXM for activations, results and the KV cache."""
+    """The slices that hold weights: the farthest from the VXM, as many as there are streams
+    (word q of a block lives in the (q mod n)-th, kernels/gemv.py), leaving the slices near
+    the VXM for activations, results and the KV cache."""
     n = chip.mem_slices_per_hemisphere
     keep = max(n - chip.streams, min(n // 2, 12)) if n > chip.streams else n // 2
     return [f"mem.{hemisphere}{i}" for i in range(keep, n)]
