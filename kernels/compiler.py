@@ -500,10 +500,13 @@ class Compiler:
         mean * c1 is ready long before the products; two operations wait for r, which comes
         later than the first blocks' products (so they are the ones kept short)."""
         m = self.mats[name]
-        # the LM head delays none of its blocks for the buffered path: its consumer, the
-        # argmax, takes them all (see _argmax)
+        # for the buffered path: the LM head delays none of its blocks (its consumer, the
+        # argmax, takes them all: see _argmax); v and up wait for their group's weights (see
+        # kernels.gemv._gemv_latency)
+        kind = name.split(".")[-1]
+        late = "group" if kind in ("v", "up") else kind != "lm_head"
         ys, plan = gemv(s, walloc, m.block_rows, m.K, self.wdt, xs, pack=True, split=True,
-                        n_weights=m.params, late=name != "lm_head")
+                        n_weights=m.params, late=late)
         if plan is not None:  # None from a LatencyScheduler
             self._plans[name] = plan
         if m.scale is not None:

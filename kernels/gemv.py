@@ -176,7 +176,8 @@ def _unit_rows(rows: list[int], kb: int) -> int:
 def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str,
          xs: list[Vec], earliest: int = 0, hems: list[Hemisphere] | None = None,
          mask: bool = True, pack: bool = False, split: bool = False,
-         n_weights: int | None = None, late: bool = True) -> tuple[list[Vec], GemvPlan]:
+         n_weights: int | None = None, late: bool | str = True
+         ) -> tuple[list[Vec], GemvPlan]:
     """Schedule y = W @ x with x given as f16 vectors in MEM. M is a row count, or a list with
     the rows of each output block (a block may use fewer lanes than the vector has, e.g. a
     head-aligned layout); the weights are the valid rows of all blocks, in order. Returns one
@@ -195,7 +196,8 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
 
     n_weights, late: for a LatencyScheduler with `buffered` set (see _gemv_latency): the
     matrix's weights as the model has them (default: block rows x K), and whether one output
-    block is delayed by the weights the planes cannot hold."""
+    block is delayed by the weights the planes cannot hold ("group": by those of this GEMV and
+    the ones just before it on the same input)."""
     chip = s.chip
     L = chip.lanes
     g = nbytes(wdt)
@@ -502,7 +504,7 @@ def _load_block(s: Scheduler, walloc: WeightAlloc, hem: Hemisphere, ws: list[str
 
 
 def _gemv_latency(s: Scheduler, block_rows: list[int], xs: list[Vec], hems: list[Hemisphere],
-                  mask: bool, n_weights: int, g: int, late: bool) -> list[Vec]:
+                  mask: bool, n_weights: int, g: int, late: bool | str) -> list[Vec]:
     """Each output block as early as latency allows (for LatencyScheduler): weights already
     installed in as many planes as needed, so a block's last product issues when the last of its
     input vectors reaches the nearer plane stage, then the MXM, the read-out and the trip back
@@ -516,7 +518,13 @@ def _gemv_latency(s: Scheduler, block_rows: list[int], xs: list[Vec], hems: list
     earlier than t0 + that many cycles. One output block gets that time (s.late_block: the
     first or the last; which one is last is the compiler's choice, the others' paths onward
     differ by a few cycles, and Compiler.buffered_path takes the smaller of the two), and
-    s.gemv_done records it for a consumer of all the outputs (late=False: no block delayed)."""
+    s.gemv_done records it for a consumer of all the outputs (late=False: no block delayed).
+
+    GEMVs called one after another on the same input vectors (q, k and v; gate and up) have one
+    t0 and share the buffers: with late="group", the last of them waits for all their weights
+    beyond the buffers. The caller gives that only to the one whose path onward is the shortest
+    of the group (v's products join attention at its weighted sum, which q's and k's reach only
+    through the scores; up joins gate's SiLU at its last multiply)."""
     chip = s.chip
     rd, mv_lat, acc_lat = (lat(chip, m) for m in ("read", "mv", "acc"))
 
@@ -535,6 +543,11 @@ def _gemv_latency(s: Scheduler, block_rows: list[int], xs: list[Vec], hems: list
     t_late, i_late = t_out, -1
     if getattr(s, "buffered", False):
         t0 = min(arrive(x, h.plane_stage) for x in xs for h in hems)
+        key = tuple(id(x) for x in xs)
+        grouped = n_weights + (s.gemv_group[1] if s.gemv_group[0] == key else 0)
+        s.gemv_group = (key, grouped)
+        if late == "group":
+            n_weights = grouped
         held = WEIGHT_BUFFERS * 2 * chip.mxm_planes_per_hemisphere * chip.lanes ** 2
         after = -(-max(0, n_weights - held) * g // (2 * chip.streams * chip.lanes))
         t_late = max(at_plane(stage), t0 + after) + mv_lat + acc_lat
