@@ -543,9 +543,10 @@ def _gemv_latency(s: Scheduler, block_rows: list[int], xs: list[Vec], hems: list
     t_late, i_late = t_out, -1
     if getattr(s, "buffered", False):
         t0 = min(arrive(x, h.plane_stage) for x in xs for h in hems)
-        key = tuple(id(x) for x in xs)
-        grouped = n_weights + (s.gemv_group[1] if s.gemv_group[0] == key else 0)
-        s.gemv_group = (key, grouped)
+        prev, held_before = s.gemv_group  # the same vector objects: the same input
+        same = len(prev) == len(xs) and all(a is b for a, b in zip(prev, xs, strict=True))
+        grouped = n_weights + (held_before if same else 0)
+        s.gemv_group = (tuple(xs), grouped)
         if late == "group":
             n_weights = grouped
         held = WEIGHT_BUFFERS * 2 * chip.mxm_planes_per_hemisphere * chip.lanes ** 2

@@ -526,8 +526,8 @@ class LatencyScheduler(Scheduler):
         self.buffered = buffered
         self.late_block = late_block
         self.gemv_done = 0  # buffered: when the last GEMV's last product can be read out
-        # buffered: the input vectors (ids) of the GEMVs just scheduled, and their weights
-        self.gemv_group: tuple[tuple[int, ...], int] = ((), 0)
+        # buffered: the input vectors of the GEMVs just scheduled, and their weights
+        self.gemv_group: tuple[tuple[Vec, ...], int] = ((), 0)
 
     def _separate(self, srcs: list[Vec], unit: str) -> list[Vec]:
         return srcs  # unlimited SRAM ports: operands may share a slice
