@@ -38,12 +38,6 @@ class Chip:
         for key, p in self.params.items():
             object.__setattr__(self, key, p.value)
 
-    def __getattr__(self, key: str):  # a parameter added to params after construction
-        params = self.__dict__.get("params")
-        if params is not None and key in params:
-            return params[key].value
-        raise AttributeError(key)
-
     # ---- derived geometry -------------------------------------------------------------------
     @cached_property
     def lanes(self) -> int:

@@ -141,6 +141,21 @@ def _in_use_order(F: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return np.ascontiguousarray(F[order]), new_row[rows].astype(rows.dtype)
 
 
+@dataclass
+class _Prepared:
+    """What running a program needs that depends on the program only (Machine.run keeps a few)."""
+
+    program: Program
+    F: np.ndarray  # the decoded instruction table
+    offsets: dict[str, int]  # each queue's first row in F
+    sched: Schedule
+    rows: np.ndarray  # each instance's row of F
+    logme: np.ndarray
+    wflag: np.ndarray
+    n_mxm: int  # lw and mv instructions (whether a run gets the worker thread)
+    ordered: bool = False  # F in first-use order (_in_use_order), done on a second run
+
+
 class Machine:
     """One chip running one program. Inputs go in by segment name, outputs come out the same way.
     """
@@ -164,7 +179,7 @@ class Machine:
         self._load_segments()
         self.schedule: Schedule | None = None
         # prepared programs by id (the program itself is kept, so an id is never reused)
-        self._prepared: dict[int, tuple] = {}
+        self._prepared: dict[int, _Prepared] = {}
         self._ws: tuple | None = None  # the kernel's working arrays, kept between runs
         self._epoch = 0  # cycle offset of the next run (see lpu._engine.workspace)
 
@@ -449,14 +464,11 @@ class Machine:
         chip = self.chip
         # Decoding, scheduling and checking depend on the program only: a program run again
         # (the same object, e.g. a repeated decode step) reuses them.
-        cached = self._prepared.get(id(self.program))
-        if cached is not None and cached[0] is self.program:
-            _, F, offsets, sched, self._rows, self._logme, self._wflag, self._n_mxm, ordered = \
-                cached
-            if not ordered:  # run again: from now on, the table in the order the run uses it
-                F, self._rows = _in_use_order(F, self._rows)
-                self._prepared[id(self.program)] = (self.program, F, offsets, sched, self._rows,
-                                                    self._logme, self._wflag, self._n_mxm, True)
+        pp = self._prepared.get(id(self.program))
+        if pp is not None and pp.program is self.program:
+            if not pp.ordered:  # run again: from now on, the table in the order the run uses it
+                pp.F, pp.rows = _in_use_order(pp.F, pp.rows)
+                pp.ordered = True
         else:
             F, offsets = self._decode()
             sched = build_schedule(self.program, chip)
@@ -470,11 +482,14 @@ class Machine:
             if len(self._prepared) >= 4:
                 self._prepared.pop(next(iter(self._prepared)))
             cls = F[:, E.C_CLS]  # counted once per program (a column scan: ~0.1 ms a run)
-            self._n_mxm = int(np.count_nonzero((cls == E.K_LW) | (cls == E.K_MV)))
+            n_mxm = int(np.count_nonzero((cls == E.K_LW) | (cls == E.K_MV)))
             # not reordered yet (_in_use_order): that costs more than one run gains (a
             # gpt2-small step: ~0.13 s against ~5 ms), and a decode runs each program once
-            self._prepared[id(self.program)] = (self.program, F, offsets, sched, self._rows,
-                                                self._logme, self._wflag, self._n_mxm, False)
+            pp = _Prepared(self.program, F, offsets, sched, self._rows, self._logme, self._wflag,
+                           n_mxm)
+            self._prepared[id(self.program)] = pp
+        F, offsets, sched = pp.F, pp.offsets, pp.sched
+        self._rows, self._logme, self._wflag, self._n_mxm = pp.rows, pp.logme, pp.wflag, pp.n_mxm
         self.schedule = sched
         q_stage = np.array([q.stage for q in chip.queues], np.int64)
         q_index = np.array([q.index for q in chip.queues], np.int64)
