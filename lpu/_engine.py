@@ -243,14 +243,59 @@ def _lw(tag, val, sref, mem2, a, g, nrows, row0, st, t, hop, wflag, srcs, bring,
 
 
 @njit(inline="always")  # one call site: compiled into _work only
-def _lw_rows(mem2, bring, srcs, g, nrows, row0, wt8, wt16, rdt, dt, idx):
+def _cached_group(tc, idx, n, dt) -> int:
+    """The row of the shared copies' pool holding the transposed group whose byte planes are
+    SRAM words idx[:n] (loaded as dt), or -1 when none is kept."""
+    tc_slot, tc_key = tc[0], tc[1]
+    s = tc_slot[idx[0]]
+    if s < 0 or tc_key[s, 0] != dt:
+        return -1
+    for k in range(n):
+        if tc_key[s, 2 + k] != idx[k]:
+            return -1
+    return tc_key[s, 1]
+
+
+@njit(inline="always")  # one call site: compiled into _work only
+def _keep_group(tc, idx, n, dt, pool_rows) -> int:
+    """A new pool row for the group on SRAM words idx[:n], registered under its first word, or
+    -1 when that word already keys another group or the pool is full."""
+    tc_slot, tc_key, tc_has, tc_n = tc
+    k16 = 1 if n == 16 else 2  # the counter of this dtype's rows
+    row = tc_n[3] + tc_n[k16]
+    if tc_slot[idx[0]] >= 0 or tc_n[0] >= tc_key.shape[0] or row >= pool_rows:
+        return -1
+    s = tc_n[0]
+    tc_n[0] = s + 1
+    tc_n[k16] += 1
+    tc_key[s, 0] = dt
+    tc_key[s, 1] = row
+    for k in range(n):
+        tc_key[s, 2 + k] = idx[k]
+        tc_has[idx[k]] = 1
+    tc_slot[idx[0]] = s
+    return row
+
+
+@njit(inline="always")  # one call site: compiled into _work only
+def _lw_rows(mem2, bring, srcs, g, nrows, row0, pool8, pool16, gi8, gi16, own0, rdt, dt, idx,
+             tc):
     """The worker's half of lw: rows row0.. from where srcs says (see _lw) into the staging
     buffer's transposed groups of 8 (lpu._simd): an aligned run of 8 rows is transposed 16 lanes
-    a step, any other row lane by lane. idx: scratch for 16 row indices."""
+    a step, any other row lane by lane. idx: scratch for 16 row indices.
+
+    Group q of the buffer is row gi[q] of its dtype's pool: the buffer's own row (own0 + q),
+    or a shared transposed copy of SRAM words the program never writes (the weights). An
+    aligned group read by reference from such words is transposed once into a shared row and
+    found there by every later lw of the same words, in this run and the next ones (until
+    lpu.machine drops the copies because the words may have changed); a row written lane by
+    lane first takes its group back into the buffer's own row."""
     L = mem2.shape[1]
     rr = 0
     while rr < nrows:
         row = row0 + rr
+        q = row // 8
+        own = own0 + q
         n = group_len(row, nrows - rr, L)
         k0 = rr * g
         ref = srcs[k0] >= 0  # the same for every plane of a group
@@ -258,20 +303,36 @@ def _lw_rows(mem2, bring, srcs, g, nrows, row0, wt8, wt16, rdt, dt, idx):
             idx[k] = srcs[k0 + k] if ref else -1 - srcs[k0 + k]
         rows = mem2 if ref else bring
         if n == 8:
+            at = _cached_group(tc, idx, 8 * g, dt) if ref else -1
+            if at < 0:
+                at = _keep_group(tc, idx, 8 * g, dt, pool8.shape[0] if g == 1
+                                 else pool16.shape[0]) if ref else -1
+                if at < 0:
+                    at = own
+                if g == 1:
+                    transpose_i8(rows, idx, pool8[at])
+                else:
+                    transpose_f16(rows, idx, pool16[at])
             if g == 1:
-                transpose_i8(rows, idx, wt8[row // 8])
+                gi8[q] = at
             else:
-                transpose_f16(rows, idx, wt16[row // 8])
+                gi16[q] = at
         else:
             j = row % 8
             lo = rows[idx[0]]
             if g == 1:
-                o8 = wt8[row // 8]
+                if gi8[q] != own:  # the group's other rows stay as they were
+                    _copy(pool8[own], pool8[gi8[q]])
+                    gi8[q] = own
+                o8 = pool8[own]
                 for c in range(L):
                     o8[8 * c + j] = lo[c]
             else:
+                if gi16[q] != own:
+                    _copy(pool16[own], pool16[gi16[q]])
+                    gi16[q] = own
                 hi = rows[idx[1]]
-                o16 = wt16[row // 8]
+                o16 = pool16[own]
                 for c in range(L):
                     o16[8 * c + j] = np.uint16(lo[c]) | (np.uint16(hi[c]) << np.uint16(8))
         for k in range(n):
@@ -280,26 +341,26 @@ def _lw_rows(mem2, bring, srcs, g, nrows, row0, wt8, wt16, rdt, dt, idx):
 
 
 @njit
-def _row_in_order(Wt8, Wt16, rdt, r, x, y, f16f):
+def _row_in_order(pool8, pool16, gi8, gi16, rdt, r, x, y, f16f):
     """y[r] for one row, from the buffer its dtype keeps it in, summed in lane order."""
     acc = np.float32(0.0)
     j = r % 8
     if rdt[r] == DT_F16:
-        o16 = Wt16[r // 8]
+        o16 = pool16[gi16[r // 8]]
         for c in range(x.shape[0]):
             acc += f16f[o16[8 * c + j]] * x[c]
     else:
-        o8 = Wt8[r // 8].view(np.int8)
+        o8 = pool8[gi8[r // 8]].view(np.int8)
         for c in range(x.shape[0]):
             acc += np.float32(o8[8 * c + j]) * x[c]
     y[r] = acc
 
 
 @njit(inline="always")  # one call site: compiled into _work only
-def _matvec_rows(Wt8, Wt16, rdt, x, y, f16f):
+def _matvec_rows(pool8, pool16, gi8, gi16, rdt, x, y, f16f):
     """y = W @ x in fp32, each row summed in lane order, 8 rows per vector operation where a
-    group of 8 rows has one dtype (int8 rows in Wt8, fp16 rows in Wt16; rows never loaded are
-    zero in both)."""
+    group of 8 rows has one dtype (int8 rows in pool8, fp16 rows in pool16, group q at row
+    gi[q] of each; rows never loaded are zero in both)."""
     L = y.shape[0]
     n16 = 0
     for r in range(L):
@@ -310,9 +371,9 @@ def _matvec_rows(Wt8, Wt16, rdt, x, y, f16f):
     while g < G:
         if g + 4 <= G and (n16 == 0 or n16 == L):
             if n16 == 0:
-                matvec_i8x4(Wt8, g, x, y)
+                matvec_i8x4(pool8, gi8, g, x, y)
             else:
-                matvec_f16x4(Wt16, g, x, y)
+                matvec_f16x4(pool16, gi16, g, x, y)
             g += 4
             continue
         k16 = 0
@@ -320,25 +381,25 @@ def _matvec_rows(Wt8, Wt16, rdt, x, y, f16f):
             if rdt[8 * g + j] == DT_F16:
                 k16 += 1
         if k16 == 0:
-            matvec_i8x1(Wt8, g, x, y)
+            matvec_i8x1(pool8, gi8, g, x, y)
         elif k16 == 8:
-            matvec_f16x1(Wt16, g, x, y)
+            matvec_f16x1(pool16, gi16, g, x, y)
         else:
             for j in range(8):
-                _row_in_order(Wt8, Wt16, rdt, 8 * g + j, x, y, f16f)
+                _row_in_order(pool8, pool16, gi8, gi16, rdt, 8 * g + j, x, y, f16f)
         g += 1
     for r in range(8 * G, L):
-        _row_in_order(Wt8, Wt16, rdt, r, x, y, f16f)
+        _row_in_order(pool8, pool16, gi8, gi16, rdt, r, x, y, f16f)
 
 
 @njit(inline="always")  # one call site: compiled into _work only
-def _matvec_i8(Wt, x32, y):
+def _matvec_i8(pool8, gi8, x32, y):
     """int8 weights (transposed groups of 8 rows) x int8 activations (as int32), summed exactly
     in int32 (|sum| <= 320 * 128 * 128 < 2^31, so any order gives the same bits); y gets the
     sums as fp32, exact because |sum| < 2^24."""
     L = y.shape[0]
     for r in range(L):
-        o = Wt[r // 8].view(np.int8)
+        o = pool8[gi8[r // 8]].view(np.int8)
         j = r % 8
         acc = np.int32(0)
         for c in range(L):
@@ -672,14 +733,15 @@ def _accumulate(acc_f, acc_i, p, slot, add, is_int, y):
 
 
 @njit
-def _work(ctl, need, jobs, job_src, job_x, bring, mem2, wi8t, wf16t, rowdt_w, acc_f, acc_i,
-          f16tab, wy, widx) -> None:
+def _work(ctl, need, jobs, job_src, job_x, bring, mem2, pool8, pool16, gi, rowdt_w, acc_f, acc_i,
+          f16tab, wy, widx, tc) -> None:
     """Do the MXM's posted jobs, in order: until `need` are done (no worker thread: the
     interpreter stopped with H_JOBS and lpu.machine calls this, then resumes it), or, need < 0,
     as the worker thread: each job as it is posted, returning once told to stop with none left.
     Its own kernel, apart from _run: the interpreter never runs job code itself."""
     f16f = f16tab.view(np.float32)
     J = jobs.shape[0]
+    NG = gi.shape[3]
     done = ctl[CT_DONE]
     posted = done
     while need < 0 or done < need:
@@ -700,28 +762,31 @@ def _work(ctl, need, jobs, job_src, job_x, bring, mem2, wi8t, wf16t, rowdt_w, ac
         b = jobs[j, JF_BUF]
         if jobs[j, JF_KIND] == J_LW:
             _lw_rows(mem2, bring, job_src[j], jobs[j, JF_G], jobs[j, JF_NROWS],
-                     jobs[j, JF_ROW0], wi8t[p, b], wf16t[p, b], rowdt_w[p, b], jobs[j, JF_DT],
-                     widx)
+                     jobs[j, JF_ROW0], pool8, pool16, gi[0, p, b], gi[1, p, b],
+                     (2 * p + b) * NG, rowdt_w[p, b], jobs[j, JF_DT], widx, tc)
         elif jobs[j, JF_DT] == DT_I8:  # int8 x int8, exact in int32 (and so in any order)
-            _matvec_i8(wi8t[p, b], job_x[j].view(np.int32), wy)
+            _matvec_i8(pool8, gi[0, p, b], job_x[j].view(np.int32), wy)
             _accumulate(acc_f, acc_i, p, jobs[j, JF_SLOT], jobs[j, JF_ADD] == 1, True, wy)
         else:
-            _matvec_rows(wi8t[p, b], wf16t[p, b], rowdt_w[p, b], job_x[j].view(np.float32), wy,
-                         f16f)
+            _matvec_rows(pool8, pool16, gi[0, p, b], gi[1, p, b], rowdt_w[p, b],
+                         job_x[j].view(np.float32), wy, f16f)
             _accumulate(acc_f, acc_i, p, jobs[j, JF_SLOT], jobs[j, JF_ADD] == 1, False, wy)
         done += 1
         store_release(ctl, CT_DONE, done)
 
 
 WS_CTL = 25  # ws[WS_CTL] is ctl
+WS_TC = 31  # ws[WS_TC:WS_TC + 4]: the shared weight copies (see workspace)
 
 
 def work_args(ws: tuple, mem2: np.ndarray, f16tab: np.ndarray, need: int) -> tuple:
     """_work's arguments, from the workspace: until `need` jobs are done (-1: the worker)."""
-    (_, _, _, _, _, _, _, _, _, _, _, _, wf16t, wi8t, _, _, _, acc_f, acc_i, _, _, jobs, job_src,
-     job_x, bring, ctl, _, rowdt_w, wy, widx) = ws
-    return (ctl, need, jobs, job_src, job_x, bring, mem2, wi8t, wf16t, rowdt_w, acc_f, acc_i,
-            f16tab, wy, widx)
+    (_, _, _, _, _, _, _, _, _, _, _, _, pool16, pool8, _, _, _, acc_f, acc_i, _, _, jobs,
+     job_src, job_x, bring, ctl, _, rowdt_w, wy, widx, gi, tc_slot, tc_key, tc_has, tc_n) = ws
+    return (ctl, need, jobs, job_src, job_x, bring, mem2, pool8, pool16, gi, rowdt_w, acc_f,
+            acc_i, f16tab, wy, widx, (tc_slot, tc_key, tc_has, tc_n))
+
+
 SYNC_BATCH = 64  # without a worker: jobs done in batches this big (measured: 16..128 alike)
 JOBS = 256  # the job ring: how far the interpreter may run ahead of the worker
 
@@ -735,6 +800,8 @@ def workspace(n_streams: int, ring_w: int, n_stages: int, lanes: int, n_slices: 
     L = lanes
     assert n_stages < 63, "a stream slot keeps its stages as bits of one int64"
     P = 1 << 12  # pending SRAM writes in flight (a ring; all writes share one latency)
+    G = -(-L // 8)
+    n_own = planes_n * 2 * G
     ws = (
         np.zeros((2, n_streams, ring_w, 2), np.int64),  # tag: wave, stages written (_claim)
         np.empty((2, n_streams, ring_w, n_stages, L), np.uint8),  # val: bytes (stale: unread)
@@ -750,10 +817,12 @@ def workspace(n_streams: int, ring_w: int, n_stages: int, lanes: int, n_slices: 
         np.zeros((P, L), np.uint8),  # pending writes: data
         # the weights: two buffers per plane (staging, active), rows in groups of 8, transposed
         # (lpu._simd: row 8g + j, lane c at [g, 8c + j]): int8 rows as bytes, fp16 rows as
-        # their bits. A row is read from where its dtype (rowdt) says; rows never loaded are
-        # zero in both
-        np.zeros((planes_n, 2, -(-L // 8), 8 * L), np.uint16),
-        np.zeros((planes_n, 2, -(-L // 8), 8 * L), np.uint8),
+        # their bits, each dtype in a pool of group rows. A row is read from where its dtype
+        # (rowdt) says; rows never loaded are zero in both. The first n_own rows of a pool are
+        # the buffers' own groups; the rest hold shared transposed copies of weights (see
+        # _lw_rows), untouched (so unallocated) until used
+        np.zeros((n_own + n_sram_words // 16, 8 * L), np.uint16),
+        np.zeros((n_own + n_sram_words // 8, 8 * L), np.uint8),
         np.zeros((3, planes_n), np.int64),  # active, installed_at, iw_cycle
         np.zeros((planes_n, 2), np.int64),  # wdt: per [plane, buffer], the dtype of its last lw
         np.zeros((planes_n, 2, L), np.int64),  # rowdt: dtype each staged row was loaded as
@@ -774,18 +843,38 @@ def workspace(n_streams: int, ring_w: int, n_stages: int, lanes: int, n_slices: 
         np.zeros((planes_n, 2, L), np.int64),
         np.zeros(L, np.float32),
         np.zeros(2 * L, np.int64),
+        # gi[dtype: 0 int8, 1 fp16, plane, buffer, group]: the pool row holding each group;
+        # the shared copies: the key each SRAM word starts (-1 none); the keys (dtype, pool
+        # row, the group's SRAM words); whether a word is in a copy; keys and rows used
+        # (keys, fp16 rows, int8 rows, n_own). They last from run to run (drop_copies)
+        np.zeros((2, planes_n, 2, G), np.int64),
+        np.full(n_sram_words, -1, np.int64),
+        np.zeros((n_sram_words // 8 + 1, 18), np.int64),
+        np.zeros(n_sram_words, np.uint8),
+        np.array([0, 0, 0, n_own], np.int64),
     )
     reset_workspace(ws)
     return ws
 
 
+def drop_copies(ws: tuple) -> None:
+    """Forget the shared transposed copies of weights (SRAM words they came from may change)."""
+    tc_slot, tc_key, tc_has, tc_n = ws[WS_TC:WS_TC + 4]
+    if tc_n[0]:
+        tc_slot[tc_key[:tc_n[0], 2]] = -1
+        tc_has[...] = 0
+        tc_n[:3] = 0
+
+
 def reset_workspace(ws: tuple) -> None:
     """A fresh chip's MXM and scratch state, as every run starts (stream and SRAM bookkeeping
-    need no reset: the epoch keeps old entries from matching)."""
-    (_, _, _, _, _, pl3, bits3, u2, i2, f2, _, _, wf16t, wi8t, pst, bst, rowdt, acc_f, acc_i,
-     acc2, _, _, _, _, _, ctl, last_mv, rowdt_w, _, _) = ws
-    for a in (pl3, bits3, u2, i2, f2, wf16t, wi8t, acc_f, acc_i, ctl):
+    need no reset: the epoch keeps old entries from matching; the shared weight copies stay)."""
+    (_, _, _, _, _, pl3, bits3, u2, i2, f2, _, _, pool16, pool8, pst, bst, rowdt, acc_f, acc_i,
+     acc2, _, _, _, _, _, ctl, last_mv, rowdt_w, _, _, gi, _, _, _, tc_n) = ws
+    n_own = tc_n[3]
+    for a in (pl3, bits3, u2, i2, f2, pool16[:n_own], pool8[:n_own], acc_f, acc_i, ctl):
         a[...] = 0
+    gi[...] = np.arange(n_own).reshape(gi.shape[1:])  # every group in its buffer's own row
     last_mv[...] = -1
     rowdt_w[...] = -1
     pst[0] = 0  # active buffer
@@ -819,7 +908,7 @@ def _run(cycle, epoch, row_of, logme, wflag, queue, rep, F, q_stage, q_index, me
     """
     (tag, val, sref, read_head, read_log, pl3, bits3, u2, i2, f2, pend_i, pend_data, _, _, pst,
      bst, rowdt, acc_f, acc_i, acc2, banks, jobs, job_src, job_x, bring, ctl, last_mv, _, _,
-     _) = ws
+     _, _, _, _, tc_has, _) = ws
     J = jobs.shape[0]
     B = bring.shape[0]
     L = mem2.shape[1]
@@ -910,7 +999,9 @@ def _run(cycle, epoch, row_of, logme, wflag, queue, rep, F, q_stage, q_index, me
                 return H_BANK, i, t, sl, bank, i
             bank_read[sl, bank] = t
             word = addr * n_slices + sl
-            prefetch_row(mem2, word)  # a unit will use these bytes some cycles from now
+            if tc_has[word] == 0:  # a unit will use these bytes some cycles from now, unless
+                # they are weights the MXM worker keeps a transposed copy of (_lw_rows)
+                prefetch_row(mem2, word)
             h = _swrite_ref(tag, sref, F[r, C_Z], st, t + lat, hop, word)
             if h:
                 return h, i, t + lat, F[r, C_Z], st, i

@@ -129,18 +129,20 @@ def _intrinsics():
 
     def make_matvec(ng: int, f16: bool):
         @intrinsic
-        def matvec_groups(typingctx, o, g0, x, y):
-            """y[8g + j] = sum over c in order of W(o[g, 8c + j]) * x[c], for the ng groups
-            g0..g0+ng-1 side by side (independent sums hide the add latency)."""
+        def matvec_groups(typingctx, o, gi, g0, x, y):
+            """y[8g + j] = sum over c in order of W(o[gi[g], 8c + j]) * x[c], for the ng
+            groups g0..g0+ng-1 side by side (independent sums hide the add latency); gi says
+            which row of o holds each group (a plane's own, or a shared transposed copy)."""
             def codegen(context, builder, sig, args):
                 oa = data(context, builder, sig.args[0], args[0])
                 stride = builder.extract_value(oa.shape, 1)
-                xa = data(context, builder, sig.args[2], args[2])
+                gp = data(context, builder, sig.args[1], args[1]).data
+                xa = data(context, builder, sig.args[3], args[3])
                 n = builder.extract_value(xa.shape, 0)
-                yp = data(context, builder, sig.args[3], args[3]).data
+                yp = data(context, builder, sig.args[4], args[4]).data
                 v8f, v8w = ir.VectorType(f32, 8), ir.VectorType(i16 if f16 else i8, 8)
-                bases = [builder.gep(oa.data, [builder.mul(builder.add(args[1], const(k)), stride)])
-                         for k in range(ng)]
+                bases = [builder.gep(oa.data, [builder.mul(builder.load(builder.gep(
+                    gp, [builder.add(args[2], const(k))])), stride)]) for k in range(ng)]
                 accs = [cgutils.alloca_once_value(builder, ir.Constant(v8f, [0.0] * 8))
                         for _ in range(ng)]
                 with cgutils.for_range(builder, n) as loop:
@@ -162,12 +164,12 @@ def _intrinsics():
                         prod = builder.fmul(w, xv)
                         builder.store(builder.fadd(builder.load(accs[k]), prod), accs[k])
                 for k in range(ng):
-                    q = builder.gep(yp, [builder.mul(builder.add(args[1], const(k)), const(8))])
+                    q = builder.gep(yp, [builder.mul(builder.add(args[2], const(k)), const(8))])
                     builder.store(builder.load(accs[k]), builder.bitcast(q, v8f.as_pointer()),
                                   align=4)
                 return context.get_dummy_value()
 
-            return types.void(o, g0, x, y), codegen
+            return types.void(o, gi, g0, x, y), codegen
 
         return matvec_groups
 
@@ -189,14 +191,15 @@ def _transpose_f16_python(rows, idx, out) -> None:
 
 
 def _matvec_groups_python(ng: int, f16: bool):
-    def matvec_groups(o, g0, x, y) -> None:
-        w = (o.view(np.float16) if f16 else o.view(np.int8)).astype(np.float32)
+    def matvec_groups(o, gi, g0, x, y) -> None:
         with np.errstate(all="ignore"):  # 0 * inf is nan here as on the chip, silently
             for g in range(g0, g0 + ng):
+                w = (o[gi[g]].view(np.float16) if f16 else o[gi[g]].view(np.int8)).astype(
+                    np.float32)
                 for j in range(8):
                     acc = np.float32(0.0)
                     for c in range(x.shape[0]):
-                        acc = np.float32(acc + np.float32(w[g, 8 * c + j] * x[c]))
+                        acc = np.float32(acc + np.float32(w[8 * c + j] * x[c]))
                     y[8 * g + j] = acc
     return matvec_groups
 

@@ -152,6 +152,7 @@ class _Prepared:
     rows: np.ndarray  # each instance's row of F
     logme: np.ndarray
     wflag: np.ndarray
+    written: np.ndarray  # the SRAM words (rows of mem2) the program may write
     n_mxm: int  # lw and mv instructions (whether a run gets the worker thread)
     ordered: bool = False  # F in first-use order (_in_use_order), done on a second run
 
@@ -173,14 +174,17 @@ class Machine:
         # weight rows are laid out) is one contiguous block for the kernel; self.mem is the
         # [slice, address, lane] view of the same bytes
         self._sram = np.zeros((self.chip.mem_words, self.chip.mem_slices, L), np.uint8)
+        # read-only: every write goes through _place, which keeps the kernel's shared copies of
+        # weights (lpu._engine._lw_rows) true to the words they came from
         self.mem = self._sram.transpose(1, 0, 2)
+        self.mem.flags.writeable = False
+        self._ws: tuple | None = None  # the kernel's working arrays, kept between runs
         # data segments in MEM: name -> (placement key, the data array itself)
         self._loaded: dict[str, tuple[bytes, np.ndarray]] = {}
         self._load_segments()
         self.schedule: Schedule | None = None
         # prepared programs by id (the program itself is kept, so an id is never reused)
         self._prepared: dict[int, _Prepared] = {}
-        self._ws: tuple | None = None  # the kernel's working arrays, kept between runs
         self._epoch = 0  # cycle offset of the next run (see lpu._engine.workspace)
 
     def _load_segments(self) -> None:
@@ -226,7 +230,15 @@ class Machine:
 
     def _place(self, name: str, words: np.ndarray) -> None:
         slots = self.program.segment(name).word_slots()
-        self.mem[slots[:, 0], slots[:, 1]] = words
+        if self._ws is not None and len(slots):  # words in a shared copy may change
+            self._drop_copies_of(slots[:, 1] * self.chip.mem_slices + slots[:, 0])
+        self._sram.transpose(1, 0, 2)[slots[:, 0], slots[:, 1]] = words
+
+    def _drop_copies_of(self, words: np.ndarray) -> None:
+        """Forget the kernel's transposed copies of weights if any of these SRAM words (rows of
+        mem2) is in one (they last from run to run while their words stay unchanged)."""
+        if self._ws is not None and self._ws[E.WS_TC + 2][words].any():
+            E.drop_copies(self._ws)
 
     def load(self, name: str, values: np.ndarray) -> None:
         """Fill a segment with a tensor of its shape (converted to its dtype, rounded RNE)."""
@@ -486,7 +498,7 @@ class Machine:
             # not reordered yet (_in_use_order): that costs more than one run gains (a
             # gpt2-small step: ~0.13 s against ~5 ms), and a decode runs each program once
             pp = _Prepared(self.program, F, offsets, sched, self._rows, self._logme, self._wflag,
-                           n_mxm)
+                           np.flatnonzero(self._wflag), n_mxm)
             self._prepared[id(self.program)] = pp
         F, offsets, sched = pp.F, pp.offsets, pp.sched
         self._rows, self._logme, self._wflag, self._n_mxm = pp.rows, pp.logme, pp.wflag, pp.n_mxm
@@ -507,6 +519,7 @@ class Machine:
                                    2 * chip.mxm_planes_per_hemisphere, chip.mxm_acc_slots)
         else:
             E.reset_workspace(self._ws)
+            self._drop_copies_of(pp.written)  # this run may change words a copy came from
         # this run's cycles start past everything the kept workspace saw (see E.workspace)
         epoch = self._epoch
         self._epoch += sched.length + 4 * ring + chip.n_stages * chip.hop_cycles + max_lat

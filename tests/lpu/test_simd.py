@@ -29,20 +29,20 @@ def _transpose_f16(rows, idx, out):
 
 
 @njit
-def _matvec(o, x, y, four, f16):
+def _matvec(o, gi, x, y, four, f16):
     g = 0
-    while g < o.shape[0]:
-        if four and g + 4 <= o.shape[0]:
+    while g < gi.shape[0]:
+        if four and g + 4 <= gi.shape[0]:
             if f16:
-                _simd.matvec_f16x4(o, g, x, y)
+                _simd.matvec_f16x4(o, gi, g, x, y)
             else:
-                _simd.matvec_i8x4(o, g, x, y)
+                _simd.matvec_i8x4(o, gi, g, x, y)
             g += 4
         else:
             if f16:
-                _simd.matvec_f16x1(o, g, x, y)
+                _simd.matvec_f16x1(o, gi, g, x, y)
             else:
-                _simd.matvec_i8x1(o, g, x, y)
+                _simd.matvec_i8x1(o, gi, g, x, y)
             g += 1
 
 
@@ -88,13 +88,18 @@ def test_transposed_rows_and_products_match_row_at_a_time_bit_for_bit(L, wdt):
     np.testing.assert_array_equal(groups.reshape(L // 8, L, 8).transpose(0, 2, 1).reshape(L, L),
                                   raw)
     np.testing.assert_array_equal(py, groups)
+    # the products find each group through gi: here every group in a row of its own, in
+    # another order, amid rows of noise (a plane's groups may be shared transposed copies)
+    gi = (rng.permutation(L // 8 + 5)[:L // 8]).astype(np.int64)
+    pool = rng.integers(0, 256, (L // 8 + 5, 8 * L)).astype(groups.dtype)
+    pool[gi] = groups
     for x in (_x(rng, L), np.zeros(L, np.float32)):
         want = np.zeros(L, np.float32)
         _row_at_a_time(W.astype(np.float32), x, want)
         for four in (True, False):
             got = np.full(L, 7, np.float32)
-            _matvec(groups, x, got, four, wdt == "f16")
+            _matvec(pool, gi, x, got, four, wdt == "f16")
             np.testing.assert_array_equal(_bits(got), _bits(want))
         got = np.full(L, 7, np.float32)
-        _simd._matvec_groups_python(L // 8, wdt == "f16")(groups, 0, x, got)
+        _simd._matvec_groups_python(L // 8, wdt == "f16")(pool, gi, 0, x, got)
         np.testing.assert_array_equal(_bits(got), _bits(want))
