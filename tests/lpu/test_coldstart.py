@@ -1,6 +1,6 @@
-"""The cold-start helper (lpu._coldstart): it compiles `_work` for exactly the argument types a
-run passes, so the main process finds it in numba's cache, and it stays out of the way once
-the kernels are compiled."""
+"""The cold-start helper (lpu._coldstart): it compiles `_run`'s callees and `_work` for exactly
+the argument types a run gives them, so the main process finds them in numba's cache, and it
+stays out of the way once the kernels are compiled."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from numba import typeof
 import lpu._coldstart as C
 import lpu.machine as M
 from lpu import _engine as E
+from lpu._callees import CALLEES
 from lpu.kernels.gemv import build_gemv
 
 
@@ -48,3 +49,25 @@ def test_no_helper_once_the_kernels_are_compiled(monkeypatch):
     monkeypatch.setattr(C, "_TRIED", [])
     C.compile_in_parallel((np.zeros(1),), 2)
     assert C._TRIED == [True]
+
+
+def test_the_recorded_callees_are_current():
+    # a cold compile of _run in a fresh process (~15 s): its callees and their signatures
+    assert C.record_callees() == [(n, list(sigs)) for n, sigs in CALLEES], (
+        "lpu/_callees.py is stale: run `python -m lpu._coldstart`")
+
+
+def test_the_helper_compiles_each_recorded_signature(monkeypatch):
+    got = []
+
+    class Recorder:
+        def __init__(self, name):
+            self.name = name
+
+        def compile(self, sig):
+            got.append((self.name, tuple(C._spelling(t) for t in sig)))
+
+    for name, _ in CALLEES:
+        monkeypatch.setattr(E, name, Recorder(name))
+    C.compile_callees()
+    assert got == [(n, sig) for n, sigs in CALLEES for sig in sigs]
