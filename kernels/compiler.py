@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -393,38 +394,11 @@ class Compiler:
 
         for i in range(cfg.n_layers):
             t_layer = s.last_cycle
-            h16, nrm = self._norm(s, x, consts, f"{i}.attn_norm")
-            mark(f"layer {i} attn_norm", "kernel", t_layer)
-            t0 = s.last_cycle
-            q = self._linear(s, walloc, f"{i}.q", h16, consts, nrm)
-            k = self._linear(s, walloc, f"{i}.k", h16, consts, nrm)
-            v = self._linear(s, walloc, f"{i}.v", h16, consts, nrm)
-            mark(f"layer {i} qkv", "kernel", t0)
-            t0 = s.last_cycle
-            if cfg.family == "llama":
-                q = [self._rope(s, qv, consts, j) for j, qv in enumerate(q)]
-                k = [self._rope(s, kv, consts, j) for j, kv in enumerate(k)]
-            att = self._attention(s, q, k, v, kcache[i], vcache[i], pos)
-            mark(f"layer {i} attention", "kernel", t0)
-            t0 = s.last_cycle
-            a16 = [s.op("cvt", [a], "f16", **{"from": "f32", "to": "f16"}) for a in att]
-            x = self._linear(s, walloc, f"{i}.o", a16, consts, res=x)
-            mark(f"layer {i} o_proj", "kernel", t0)
-            t0 = s.last_cycle
-            h16, nrm = self._norm(s, x, consts, f"{i}.mlp_norm")
-            if cfg.family == "llama":
-                gt = self._linear(s, walloc, f"{i}.gate", h16, consts, nrm)
-                up = self._linear(s, walloc, f"{i}.up", h16, consts, nrm)
-                act = [s.op("mul", [s.op("mul", [gv, s.op("sigmoid", [gv], "f32")], "f32"), uv],
-                            "f32") for gv, uv in zip(gt, up, strict=True)]
-                a16 = [s.op("cvt", [a], "f16", **{"from": "f32", "to": "f16"}) for a in act]
-                x = self._linear(s, walloc, f"{i}.down", a16, consts, res=x)
-            else:
-                fc = self._linear(s, walloc, f"{i}.fc", h16, consts, nrm)
-                act = [self._gelu(s, fv) for fv in fc]
-                a16 = [s.op("cvt", [a], "f16", **{"from": "f32", "to": "f16"}) for a in act]
-                x = self._linear(s, walloc, f"{i}.proj", a16, consts, res=x)
-            mark(f"layer {i} mlp", "kernel", t0)
+            # a layer's values but its output are read only inside it: their places are
+            # free for the next layers once those reads are done
+            with s.scope() as keep:
+                x = self._layer(s, walloc, i, x, consts, kcache[i], vcache[i], pos, mark)
+                keep += x
             spans.append({"name": f"layer {i}", "kind": "layer", "start": t_layer,
                           "end": s.last_cycle})
         t0 = s.last_cycle
@@ -441,6 +415,46 @@ class Compiler:
         s.output("token", [tok], 1)
         mark("argmax", "kernel", t0)
         return spans
+
+    def _layer(self, s: Scheduler, walloc: WeightAlloc, i: int, x: list[Vec], consts: dict,
+               kc: list[list[Vec]], vc: list[list[Vec]], pos: int,
+               mark: Callable[[str, str, int], None]) -> list[Vec]:
+        """One transformer layer on the residual x; returns the new residual."""
+        cfg = self.cfg
+        t_layer = s.last_cycle
+        h16, nrm = self._norm(s, x, consts, f"{i}.attn_norm")
+        mark(f"layer {i} attn_norm", "kernel", t_layer)
+        t0 = s.last_cycle
+        q = self._linear(s, walloc, f"{i}.q", h16, consts, nrm)
+        k = self._linear(s, walloc, f"{i}.k", h16, consts, nrm)
+        v = self._linear(s, walloc, f"{i}.v", h16, consts, nrm)
+        mark(f"layer {i} qkv", "kernel", t0)
+        t0 = s.last_cycle
+        if cfg.family == "llama":
+            q = [self._rope(s, qv, consts, j) for j, qv in enumerate(q)]
+            k = [self._rope(s, kv, consts, j) for j, kv in enumerate(k)]
+        att = self._attention(s, q, k, v, kc, vc, pos)
+        mark(f"layer {i} attention", "kernel", t0)
+        t0 = s.last_cycle
+        a16 = [s.op("cvt", [a], "f16", **{"from": "f32", "to": "f16"}) for a in att]
+        x = self._linear(s, walloc, f"{i}.o", a16, consts, res=x)
+        mark(f"layer {i} o_proj", "kernel", t0)
+        t0 = s.last_cycle
+        h16, nrm = self._norm(s, x, consts, f"{i}.mlp_norm")
+        if cfg.family == "llama":
+            gt = self._linear(s, walloc, f"{i}.gate", h16, consts, nrm)
+            up = self._linear(s, walloc, f"{i}.up", h16, consts, nrm)
+            act = [s.op("mul", [s.op("mul", [gv, s.op("sigmoid", [gv], "f32")], "f32"),
+                                uv], "f32") for gv, uv in zip(gt, up, strict=True)]
+            a16 = [s.op("cvt", [a], "f16", **{"from": "f32", "to": "f16"}) for a in act]
+            x = self._linear(s, walloc, f"{i}.down", a16, consts, res=x)
+        else:
+            fc = self._linear(s, walloc, f"{i}.fc", h16, consts, nrm)
+            act = [self._gelu(s, fv) for fv in fc]
+            a16 = [s.op("cvt", [a], "f16", **{"from": "f32", "to": "f16"}) for a in act]
+            x = self._linear(s, walloc, f"{i}.proj", a16, consts, res=x)
+        mark(f"layer {i} mlp", "kernel", t0)
+        return x
 
     # ---- building blocks ----------------------------------------------------------------------
     def _constants(self, s: Scheduler, pos: int) -> dict:

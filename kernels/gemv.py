@@ -20,7 +20,7 @@ from lpu.errors import LpuError
 from lpu.isa.chips import Chip
 from lpu.isa.dtypes import nbytes
 from lpu.isa.program import Segment
-from lpu.kernels.sched import Scheduler, Vec, weight_slices
+from lpu.kernels.sched import NEVER_BUSY, Scheduler, Vec, weight_slices
 from lpu.kernels.timing import EAST, WEST, lat, stream
 
 
@@ -318,8 +318,8 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
                            add=int(add))
             for p, key, n_parts in outs:  # results out: acc -> 4 streams -> MEM
                 slot = slot_of_m[key]
-                dst = s.mem.vector("f32", chip.vxm_stage)
-                t_acc = mv_t + mv_lat
+                dst = s.mem.vector("f32", chip.vxm_stage, now=NEVER_BUSY)
+                t_acc = max(mv_t + mv_lat, s.mem.taken_after + 1)  # after a freed place's reads
                 while True:
                     sp = s._store_plan(dst, hem.plane_stage, t_acc + acc_lat)
                     if sp is not None and s.res.queue_free(f"mxm{p}.r", t_acc):
@@ -331,6 +331,7 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
                 st8["slot_free"][(p, slot)] = t_acc + 1
                 m = key[0]
                 parts.setdefault(m, {})[key[1]] = Vec("f32", dst.slices, dst.addr, done)
+                s.temporary(parts[m][key[1]])
                 if len(parts[m]) < n_parts:
                     continue
                 ys[m] = parts[m][0] if n_parts == 1 else s.op("add", [parts[m][0], parts[m][1]],
@@ -558,12 +559,13 @@ def _gemv_latency(s: Scheduler, block_rows: list[int], xs: list[Vec], hems: list
     ys = []
     for i, nvalid in enumerate(block_rows):
         t_out_i = t_late if i == i_late else t_out
-        dst = s.mem.vector("f32", chip.vxm_stage)
+        dst = s.mem.vector("f32", chip.vxm_stage, now=NEVER_BUSY)  # timing only: no waiting
         sp = s._store_plan(dst, stage, t_out_i)
         if sp is None:  # dst straddles the plane stage: cannot happen with free resources
             raise AssertionError("no store plan for a GEMV result")
         _, done = s._take_store(dst, stage, t_out_i, sp)
         y = Vec("f32", dst.slices, dst.addr, done)
+        s.temporary(y)
         if mask and nvalid < chip.lanes:
             y = s.op("and", [y, s.lane_mask(nvalid)], "f32")
         ys.append(y)

@@ -7,7 +7,9 @@ is free, and its result can ride a free wave to free slices. Nothing is left to 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import bisect
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,8 +116,19 @@ class Resources:
         return None
 
 
+NEVER_BUSY = 1 << 62  # as vector()'s `now`: any freed place (the caller waits for it)
+
+# Freed places are taken only where a stage group's bank is full, and then only down to the
+# last RESERVE_WORDS words of each slice's bank, which stay for data the host loads that is
+# placed late (a lane mask): a program that fits without them is unchanged (taking freed
+# places first concentrated writes on fewer slices and cost gpt2-small 1-3 % of its cycles).
+RESERVE_WORDS = 16
+
+
 class MemAlloc:
-    """Addresses per (slice, bank); vectors of g planes take g slices in one stage group."""
+    """Addresses per (slice, bank); vectors of g planes take g slices in one stage group. A
+    place freed (free()) is taken again by a vector whose operation issues after the last read
+    of the value that was there."""
 
     def __init__(self, chip: Chip, exclude: set[str] | None = None) -> None:
         self.chip = chip
@@ -124,6 +137,29 @@ class MemAlloc:
         self.bank_words = chip.bank_words
         self._by_distance: dict[int, list[str]] = {}
         self._cand: dict[tuple, list] = {}
+        # (g, bank, its slices as a set) -> freed places (free after cycle, serial, slices,
+        # address), earliest free first; and the slice sets that have some, per (g, bank)
+        self.freed: dict[tuple, list[tuple[int, int, tuple[str, ...], int]]] = {}
+        self._freed_sets: dict[tuple[int, int], set[frozenset[str]]] = {}
+        self._serial = 0
+        self.taken_after = -1  # the last place vector() gave: its old value's last read, or -1
+
+    def free(self, v: Vec, after: int) -> None:
+        """v's place may hold a new value written by an operation issued after cycle `after`
+        (the last cycle anything reads v, or v lands)."""
+        self._serial += 1
+        gb = (v.g, v.addr // self.bank_words)
+        fs = frozenset(v.slices)
+        self._freed_sets.setdefault(gb, set()).add(fs)
+        bisect.insort(self.freed.setdefault(gb + (fs,), []),
+                      (after, self._serial, v.slices, v.addr))
+
+    def _take_freed(self, g: int, bank: int, f: tuple) -> None:
+        key = (g, bank, frozenset(f[2]))
+        self.freed[key].remove(f)
+        if not self.freed[key]:
+            del self.freed[key]
+            self._freed_sets[(g, bank)].discard(key[2])
 
     def slices_by_distance(self, stage: int) -> list[str]:
         if stage not in self._by_distance:
@@ -162,26 +198,38 @@ class MemAlloc:
     def vector(self, dtype: str, near_stage: int, hemisphere: str | None = None,
                n: int = 1, avoid: tuple[str, ...] = (),
                accept: Callable[[Vec], bool] | None = None,
-               cands: list | None = None) -> Vec | None:
+               cands: list | None = None, now: int | None = None) -> Vec | None:
         """Room for n consecutive vectors near a stage: the g planes go to the least-used
         slices and bank among the few nearest stage groups (both hemispheres unless one is
         named), so that operands of one operation rarely share a slice, and reads and writes
-        rarely a bank. With accept, the best place it accepts (None if it accepts none).
-        cands: what candidates() gave for the same arguments, nothing taken since."""
+        rarely a bank; where a bank there is full, a freed place, for a vector written by an
+        operation issued in cycle `now`, after the place's last read. With accept, the best
+        place it accepts (None if it accepts none). cands: what candidates() gave for the same
+        arguments."""
         if cands is None:
-            cands = self.candidates(dtype, near_stage, hemisphere, n, avoid)
-        for _, pick, addr, bank in cands if accept is not None else cands[:1]:
+            cands = self.candidates(dtype, near_stage, hemisphere, n, avoid, now is not None)
+        for _, pick, addr, bank, freed in cands:
             v = Vec(dtype, pick, addr)
+            if freed is not None and (now is None or now <= freed[0]):
+                continue  # its old value may still be read then
             if accept is None or accept(v):
-                for q in pick:
-                    self.next[(q, bank)] = addr + n
+                self.taken_after = -1 if freed is None else freed[0]
+                if freed is not None:
+                    self._take_freed(len(pick), bank, freed)
+                else:
+                    for q in pick:
+                        self.next[(q, bank)] = addr + n
                 return v
+        if accept is None:  # only freed places left, and no time to take one at
+            raise LpuError(f"out of SRAM for a {dtype} vector near stage {near_stage}")
         return None
 
     def candidates(self, dtype: str, near_stage: int, hemisphere: str | None = None,
-                   n: int = 1, avoid: tuple[str, ...] = ()) -> list:
-        """vector()'s places, best first: (score, slices, address, bank). An operation tried
-        cycle after cycle asks for them once (they change only when a vector is placed)."""
+                   n: int = 1, avoid: tuple[str, ...] = (), run_time: bool = True) -> list:
+        """vector()'s places, best first: (score, slices, address, bank, the freed place or
+        None). An operation tried cycle after cycle asks for them once (they change only when a
+        vector is placed). run_time: for a value written while the program runs, which leaves
+        the reserve and may take freed places (not for data the host loads)."""
         g = nbytes(dtype)
         chip = self.chip
         nxt = self.next
@@ -197,9 +245,18 @@ class MemAlloc:
                                     for i, q in enumerate(grp)])[:g]
                     pick = tuple(k[3] for k in keyed)
                     addr = keyed[-1][0]  # the highest next address of the g picked
-                    if addr + n <= base + chip.bank_words:
+                    top = base + chip.bank_words - (RESERVE_WORDS if run_time else 0)
+                    if addr + n <= top:
                         cands.append(((addr - base) * 4 + max(k[1] for k in keyed), pick,
-                                      addr, bank))
+                                      addr, bank, None))
+                    elif n == 1 and run_time:  # the group's bank is full: its freed places
+                        allowed = set(grp)
+                        # in a fixed order (a set's order would follow string hashes)
+                        for fs in sorted(self._freed_sets.get((g, bank), ()), key=sorted):
+                            if fs <= allowed:
+                                f = self.freed[(g, bank, fs)][0]  # the earliest free
+                                cands.append((chip.bank_words * 4 + max(dists[q] for q in fs),
+                                              f[2], f[3], bank, f))
         if not cands:
             raise LpuError(f"out of SRAM for a {dtype} vector near stage {near_stage}")
         cands.sort(key=lambda c: c[0])  # stable: ties keep the order above
@@ -217,6 +274,8 @@ def weight_slices(chip: Chip, hemisphere: str) -> list[str]:
 
 class Scheduler:
     """Places operations ASAP under the reservation tables and emits them into a Builder."""
+
+    latency_only = False
 
     def __init__(self, chip: Chip | str, source: str = "<compiled>") -> None:
         self.chip = get_chip(chip) if isinstance(chip, str) else chip
@@ -240,6 +299,9 @@ class Scheduler:
         self.bank_words = self.chip.bank_words
         self._rd = lat(self.chip, "read")
         self._span: dict[tuple[str, ...], tuple[list[int], int, int]] = {}
+        # each vector place's last read so far, and the results of op() in each open scope
+        self._last_read: dict[tuple[tuple[str, ...], int], int] = {}
+        self._scopes: list[list[Vec]] = []
 
     # ---- moving vectors ----------------------------------------------------------------------
     def _stage(self, q: str) -> int:
@@ -283,6 +345,8 @@ class Scheduler:
     def _take_fetch(self, v: Vec, stage: int, t: int, plan: tuple[int, int, list]) -> str:
         d, base, reads = plan
         w = self.res.wave(d, stage, t)
+        key = (v.slices, v.addr)
+        self._last_read[key] = max(self._last_read.get(key, -1), max(r[1] for r in reads))
         for j, (q, ti, s) in enumerate(reads):
             self.res.take_queue(q, ti)
             self.res.take_bank(self._slice[q], v.addr // self.bank_words, ti)
@@ -372,7 +436,8 @@ class Scheduler:
 
                     if cands is None:
                         cands = self.mem.candidates(out_dtype, stage0)
-                    dst = self.mem.vector(out_dtype, stage0, accept=free_to_write, cands=cands)
+                    dst = self.mem.vector(out_dtype, stage0, accept=free_to_write, cands=cands,
+                                          now=NEVER_BUSY if self.latency_only else t)
                     ok = dst is not None
                     sp = plans_st[0] if ok else None
                 elif ok:
@@ -397,9 +462,35 @@ class Scheduler:
                     ops["dt"] = dt or srcs[0].dtype
                 self.b.at(q, t, mnemonic, **ops)
                 self.ops += 1
-                return Vec(dst.dtype, dst.slices, dst.addr, done, (st, t + L, zname))
+                out = Vec(dst.dtype, dst.slices, dst.addr, done, (st, t + L, zname))
+                if place:
+                    self.temporary(out)
+                return out
             t += 1
         raise LpuError(f"could not schedule {mnemonic}: no free slot found")
+
+    @contextmanager
+    def scope(self) -> Iterator[list[Vec]]:
+        """Free, at the end of the block, the places of the results op() placed in it, but
+        those the block puts in the list it gets: every read of the others is scheduled by then
+        (nothing outside the block holds them), so a later value may take their places once
+        those reads are done."""
+        keep: list[Vec] = []
+        self._scopes.append([])
+        try:
+            yield keep
+        finally:
+            made = self._scopes.pop()
+        kept = {(v.slices, v.addr) for v in keep}
+        for v in made:
+            key = (v.slices, v.addr)
+            if key not in kept:
+                self.mem.free(v, max(self._last_read.get(key, -1), v.ready))
+
+    def temporary(self, v: Vec) -> None:
+        """v was placed outside op() (a copy, a GEMV's output): the open scope may free it."""
+        if self._scopes:
+            self._scopes[-1].append(v)
 
     def _separate(self, srcs: list[Vec], unit: str) -> list[Vec]:
         """Operands read in one cycle cannot share a slice: copy one elsewhere first."""
@@ -408,8 +499,10 @@ class Scheduler:
             clash = [u for u in out if u != v and set(u.slices) & set(v.slices)]
             if clash:
                 taken = tuple(q for u in out for q in u.slices)
-                dst = self.mem.vector(v.dtype, self.chip.vxm_stage, avoid=taken)
-                v = self.op("mov", [v], v.dtype, dst=dst)
+                # a freed place: the copy issues after its last read
+                dst = self.mem.vector(v.dtype, self.chip.vxm_stage, avoid=taken, now=NEVER_BUSY)
+                v = self.op("mov", [v], v.dtype, dst=dst, earliest=self.mem.taken_after + 1)
+                self.temporary(v)
             out.append(v)
         return out
 
