@@ -230,8 +230,7 @@ class Machine:
 
     def _place(self, name: str, words: np.ndarray) -> None:
         slots = self.program.segment(name).word_slots()
-        if self._ws is not None and len(slots):  # words in a shared copy may change
-            self._drop_copies_of(slots[:, 1] * self.chip.mem_slices + slots[:, 0])
+        self._drop_copies_of(slots[:, 1] * self.chip.mem_slices + slots[:, 0])
         self._sram.transpose(1, 0, 2)[slots[:, 0], slots[:, 1]] = words
 
     def _drop_copies_of(self, words: np.ndarray) -> None:
