@@ -67,25 +67,6 @@ class Resources:
             raise AssertionError(f"queue {q} double-booked at {t}")
         busy.add(t)
 
-    def stream_free(self, d: int, sid: int, w: int, lo: int, hi: int) -> bool:
-        return self._streams_free(d, w, lo, hi, (sid,))[0]
-
-    def _streams_free(self, d: int, w: int, lo: int, hi: int, sids) -> list[bool]:
-        """For each stream id, whether it is free on wave w over stages [lo, hi]: no weight
-        row (one record per lw wave) and no other value on it there."""
-        ww = self.weight_waves.get((d, w))
-        waves = self.waves
-        out = []
-        for sid in sids:
-            if ww is not None and sid < ww[0]:
-                a, b = ww[1][sid]
-                if not (hi < a or b < lo):
-                    out.append(False)
-                    continue
-            ivs = waves.get((d, sid, w))
-            out.append(not ivs or all(hi < a or b < lo for a, b in ivs))
-        return out
-
     def take_stream(self, d: int, sid: int, w: int, lo: int, hi: int) -> None:
         self.waves.setdefault((d, sid, w), []).append((lo, hi))
 
@@ -98,21 +79,24 @@ class Resources:
     def find_group(self, d: int, g: int, w: int, lo: int, hi: int, top: bool = False
                    ) -> int | None:
         """Lowest (top: highest) base stream id with g consecutive streams free on wave w
-        over [lo, hi]. (The compiler asks this ~10^5 times a step: a busy stream rules out
-        every group holding it, so the search jumps past it.)"""
+        over [lo, hi]: no weight row (one record per lw wave) and no other value on them
+        there. (The compiler asks this ~10^5 times a step, so each stream is looked at only
+        when the search reaches it.)"""
         n = self.chip.streams
-        free = self._streams_free(d, w, lo, hi, range(n))
-        run = 0  # free streams in a row ending at sid
-        if top:
-            for sid in range(n - 1, -1, -1):
-                run = run + 1 if free[sid] else 0
-                if run >= g:
-                    return sid
-            return None
-        for sid in range(n):
-            run = run + 1 if free[sid] else 0
+        ww = self.weight_waves.get((d, w))
+        waves = self.waves
+        run = 0  # free streams in a row ending at sid (each looked at only when reached)
+        for sid in range(n - 1, -1, -1) if top else range(n):
+            free = True
+            if ww is not None and sid < ww[0]:
+                a, b = ww[1][sid]
+                free = hi < a or b < lo
+            if free:
+                ivs = waves.get((d, sid, w))
+                free = not ivs or all(hi < a or b < lo for a, b in ivs)
+            run = run + 1 if free else 0
             if run >= g:
-                return sid - g + 1
+                return sid if top else sid - g + 1
         return None
 
 
@@ -409,6 +393,8 @@ class Scheduler:
         groups: dict[int, list[str]] = {}
         for q in pool:  # queues at one stage see the same streams: plan once per stage
             groups.setdefault(self._stage(q), []).append(q)
+        every = list(dict.fromkeys(srcs))  # x * x reads x once
+        passing = [v for v in every if v.fwd]  # on a stream past their producer's stage
         for _ in range(20000):
             for st, qs in groups.items():
                 q = next((q for q in qs if self.res.queue_free(q, t)), None)
@@ -416,9 +402,12 @@ class Scheduler:
                     continue
                 plans = []
                 ok = True
-                uniq = list(dict.fromkeys(srcs))  # x * x reads x once
-                fwd = {v: v.fwd[2] for v in uniq if v.fwd and v.fwd[0] == st and v.fwd[1] == t}
-                uniq = [v for v in uniq if v not in fwd]
+                uniq = every
+                fwd = {}
+                if passing:  # taken straight off the stream where and when it passes
+                    fwd = {v: v.fwd[2] for v in passing if v.fwd[0] == st and v.fwd[1] == t}
+                    if fwd:
+                        uniq = [v for v in every if v not in fwd]
                 for v in uniq:
                     p = self._fetch_plan(v, st, t)
                     if p is None:
@@ -563,9 +552,6 @@ class _FreeResources(Resources):
 
     def take_queue(self, q: str, t: int) -> None:
         pass
-
-    def stream_free(self, d: int, sid: int, w: int, lo: int, hi: int) -> bool:
-        return True
 
     def take_stream(self, d: int, sid: int, w: int, lo: int, hi: int) -> None:
         pass
