@@ -776,6 +776,7 @@ def _work(ctl, need, jobs, job_src, job_x, bring, mem2, pool8, pool16, gi, rowdt
 
 
 WS_CTL = 25  # ws[WS_CTL] is ctl
+WS_GI = 30  # ws[WS_GI]: the pool row of each buffer's group (see workspace)
 WS_TC = 31  # ws[WS_TC:WS_TC + 4]: the shared weight copies (see workspace)
 
 

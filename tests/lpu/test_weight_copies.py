@@ -56,6 +56,8 @@ def test_copies_are_made_once_and_the_next_run_uses_them(dt, threads, monkeypatc
     assert n == 3 * (320 + 80) // 8
     m.run()
     assert _copies(m) == n  # found, not made again
+    n_own = m._ws[E.WS_TC + 3][3]
+    assert (m._ws[E.WS_GI] >= n_own).any()  # and the buffers' groups are those copies
     np.testing.assert_array_equal(_bits(m.dump("y")), _bits(y1))
     y = m.dump("y")
     err = np.abs(y - _reference(g.program, m.dump("W"))).max()
