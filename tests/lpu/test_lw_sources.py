@@ -6,6 +6,7 @@ since the worker transposes it later."""
 
 import numpy as np
 import pytest
+from lpu_programs import install_and_read_out
 
 from lpu.kernels.builder import Builder
 from lpu.machine import Machine
@@ -31,15 +32,7 @@ def _one_row(dt: str, overwrite: bool, late: int = 0) -> tuple[np.ndarray, np.nd
             b.at(srcs[j], lw_t - 3 - j + late, "read", addr=1, z=f"w{4 + j}")
             b.at(q, lw_t - 1 - j + late, "write", addr=0, a=f"w{4 + j}")
     b.at("mxm0.w", lw_t, "lw", dt=dt, a="w0", n=1, row=0)
-    b.at("mxm0.w", lw_t + 1, "iw")
-    mv_t = lw_t + 4
-    b.at("mem.w5", mv_t - 5, "read", addr=0, z="w2")  # stage 4: 4 hops + 1
-    b.at("mem.w4", mv_t - 6, "read", addr=0, z="w3")  # stage 5
-    b.at("mxm0.a", mv_t, "mv", dt="f16", a="w2", acc=0, add=0)
-    acc_t = mv_t + 16
-    b.at("mxm0.r", acc_t, "acc", acc=0, z="e4")  # on e4..e7 at stage 0 at acc_t + 2
-    for j in range(4):  # mem.e{j} sits at stage 11 + j
-        b.at(f"mem.e{j}", acc_t + 2 + 11 + j, "write", addr=0, a=f"e{4 + j}")
+    install_and_read_out(b, lw_t + 1, 0, 0)
     m = Machine(b.build())
     m.run()
     return m.dump("y"), m.dump("w")

@@ -6,6 +6,7 @@ result ever depends on them."""
 
 import numpy as np
 import pytest
+from lpu_programs import install_and_read_out
 
 from lpu import _engine as E
 from lpu.kernels.builder import Builder
@@ -129,15 +130,7 @@ def _group_twice() -> Builder:
             b.at("mem.w7", t - 3, "read", addr=1, z="w0")
             b.at("mxm0.w", t, "lw", dt="i8", a="w0", n=1, row=3)
             t += 1
-        b.at("mxm0.w", t, "iw")
-        mv_t = t + 4
-        b.at("mem.w5", mv_t - 5, "read", addr=2, z="w2")  # stage 4: 4 hops + 1
-        b.at("mem.w4", mv_t - 6, "read", addr=2, z="w3")  # stage 5
-        b.at("mxm0.a", mv_t, "mv", dt="f16", a="w2", acc=0, add=0)
-        acc_t = mv_t + 16
-        b.at("mxm0.r", acc_t, "acc", acc=0, z="e4")  # on e4..e7 at stage 0 at acc_t + 2
-        for j in range(4):  # mem.e{j} sits at stage 11 + j
-            b.at(f"mem.e{j}", acc_t + 2 + 11 + j, "write", addr=k, a=f"e{4 + j}")
+        install_and_read_out(b, t, 2, k)
     return b
 
 
