@@ -17,10 +17,11 @@ import numpy as np
 from lpu.errors import LpuError
 from lpu.isa.chips import Chip, get_chip
 from lpu.isa.program import Program, tensor_to_words
+from lpu.kernels.attention import attention_mxm, mxm_from
 from lpu.kernels.config import ModelConfig
 from lpu.kernels.gemv import WeightAlloc, gemv, loaded_rows, place_weights
 from lpu.kernels.sched import LatencyScheduler, Scheduler, Vec
-from lpu.kernels.vector_ops import reduce_all, tree
+from lpu.kernels.vector_ops import reduce_all, round16, tree
 
 BIG = 1 << 30  # larger than any vocabulary index: the "no candidate" value of the argmax
 ARGMAX_RUN = 8  # the running argmax takes the logits vectors in trees of this many (_argmax)
@@ -146,6 +147,8 @@ class Compiler:
         hpv = L // hd
         self.layout = Layout(L, hd, hpv, -(-cfg.n_heads // hpv))
         self.nd = -(-cfg.d_model // L)
+        # steps attending to this many positions or more score on the MXM (kernels/attention.py)
+        self.attention_mxm_from = mxm_from(self.chip.name, self.layout.n_qvec)
         self.kv_of = np.arange(cfg.n_heads) // (cfg.n_heads // cfg.n_kv_heads)
         self.mats: dict[str, Matrix] = {}
         self._words: dict[str, tuple[bytes | None, np.ndarray]] = {}  # name: (layout, words)
@@ -377,15 +380,17 @@ class Compiler:
         walloc = WeightAlloc(chip)
         spans: list[dict] = []
         # persistent state first, in a fixed order, so every step sees the same addresses
+        # K in fp16 (the rows an MXM plane loads, see kernels/attention.py), V in fp32 (the
+        # VXM multiplies it); both hold fp16 values
         kcache, vcache = [], []
         for i in range(cfg.n_layers):
-            for cache, nm in ((kcache, "k"), (vcache, "v")):
-                vecs = [[s.mem.vector("f32", chip.vxm_stage) for _ in range(lay.n_qvec)]
+            for cache, nm, dt in ((kcache, "k", "f16"), (vcache, "v", "f32")):
+                vecs = [[s.mem.vector(dt, chip.vxm_stage) for _ in range(lay.n_qvec)]
                         for _ in range(self.max_context)]
                 cache.append(vecs)
                 placement = [(v.slices[j], v.addr, 1) for row in vecs for v in row
-                             for j in range(4)]
-                s.b.data(f"{i}.kv.{nm}", "f32", (self.max_context, lay.n_qvec * L), placement)
+                             for j in range(v.g)]
+                s.b.data(f"{i}.kv.{nm}", dt, (self.max_context, lay.n_qvec * L), placement)
         consts = self._constants(s, pos)
         x = s.place("x0", "f32", None, cfg.d_model)
 
@@ -583,11 +588,6 @@ class Compiler:
                  "f32", imm=a)
         return s.op("mul", [x, s.op("sigmoid", [s.op("mul", [t, x], "f32")], "f32")], "f32")
 
-    def _round16(self, s: Scheduler, v: Vec) -> Vec:
-        """fp32 -> nearest fp16 value, kept as fp32 (a product's fp16-rounded input)."""
-        h = s.op("cvt", [v], "f16", **{"from": "f32", "to": "f16"})
-        return s.op("cvt", [h], "f32", **{"from": "f16", "to": "f32"}, dt=None)
-
     def _store(self, s: Scheduler, v: Vec, dst: Vec) -> Vec:
         h = s.op("cvt", [v], "f16", **{"from": "f32", "to": "f16"})
         return s.op("cvt", [h], "f32", dst=dst, **{"from": "f16", "to": "f32"})
@@ -596,21 +596,29 @@ class Compiler:
                    kc: list[list[Vec]], vc: list[list[Vec]], pos: int) -> list[Vec]:
         hd = self.layout.head_dim
         for j in range(len(q)):  # append this position's K and V (rounded to fp16)
-            kc[pos][j] = self._store(s, k[j], kc[pos][j])
+            kc[pos][j] = s.op("cvt", [k[j]], "f16", dst=kc[pos][j],
+                              **{"from": "f32", "to": "f16"})
             vc[pos][j] = self._store(s, v[j], vc[pos][j])
-        out = []
         scale = float(np.float32(1.0 / math.sqrt(hd)))
+        if pos + 1 >= self.attention_mxm_from:
+            hpv = self.layout.heads_per_vec
+            return [attention_mxm(s, qv, [kc[t][j] for t in range(pos + 1)],
+                                  [vc[t][j] for t in range(pos + 1)],
+                                  min(hpv, self.cfg.n_heads - j * hpv), hd, scale)
+                    for j, qv in enumerate(q)]
+        out = []
         # a power of two (head_dim 64: 1/8) scales q once instead of every score: the products
         # and their fp32 sums are then the unscaled ones times 2^k exactly, so the same bits
         # with one operation per position fewer
         pow2 = math.frexp(scale)[0] == 0.5
         for j, qv in enumerate(q):
-            q16 = self._round16(s, qv)
+            q16 = round16(s, qv)
             if pow2:
                 q16 = s.op("muli", [q16], "f32", imm=scale)
             scores = []
             for t in range(pos + 1):
-                prod = s.op("mul", [q16, kc[t][j]], "f32")
+                kt = s.op("cvt", [kc[t][j]], "f32", **{"from": "f16", "to": "f32"}, dt=None)
+                prod = s.op("mul", [q16, kt], "f32")
                 sc = s.op("rsum", [prod], "f32", seg=hd)
                 scores.append(sc if pow2 else s.op("muli", [sc], "f32", imm=scale))
             m = tree(s, "max", scores)
@@ -618,7 +626,7 @@ class Compiler:
             # normalised after the weighted sum (the recipe's folded form): 1/sum(e) is
             # computed beside the products instead of before them
             r = s.op("recip", [tree(s, "add", e)], "f32")
-            terms = [s.op("mul", [self._round16(s, ei), vc[t][j]], "f32")
+            terms = [s.op("mul", [round16(s, ei), vc[t][j]], "f32")
                      for t, ei in enumerate(e)]
             out.append(s.op("mul", [tree(s, "add", terms), r], "f32"))
         return out

@@ -215,7 +215,7 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
     if getattr(s, "latency_only", False):
         n_w = n_weights if n_weights is not None else sum(block_rows) * K
         return _gemv_latency(s, block_rows, xs, hems, mask, n_w, g, late), None
-    iw_lat, mv_lat, acc_lat = (lat(chip, m) for m in ("iw", "mv", "acc"))
+    iw_lat, mv_lat = lat(chip, "iw"), lat(chip, "mv")
     rd_lat = lat(chip, "read")
     units, tail = units_of(block_rows, K, L, wdt, pack)
     x_last = [xs[-1], None]  # the activations of the last K block: (A's, B's)
@@ -317,21 +317,9 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
                     s.b.at(f"mxm{p}.a", mv_t, "mv", dt="f16", a=xname, acc=slot_of_m[key],
                            add=int(add))
             for p, key, n_parts in outs:  # results out: acc -> 4 streams -> MEM
-                slot = slot_of_m[key]
-                dst = s.mem.vector("f32", chip.vxm_stage, now=NEVER_BUSY)
-                t_acc = max(mv_t + mv_lat, s.mem.taken_after + 1)  # after a freed place's reads
-                while True:
-                    sp = s._store_plan(dst, hem.plane_stage, t_acc + acc_lat)
-                    if sp is not None and s.res.queue_free(f"mxm{p}.r", t_acc):
-                        break
-                    t_acc += 1
-                s.res.take_queue(f"mxm{p}.r", t_acc)
-                zname, done = s._take_store(dst, hem.plane_stage, t_acc + acc_lat, sp)
-                s.b.at(f"mxm{p}.r", t_acc, "acc", acc=slot, z=zname)
-                st8["slot_free"][(p, slot)] = t_acc + 1
                 m = key[0]
-                parts.setdefault(m, {})[key[1]] = Vec("f32", dst.slices, dst.addr, done)
-                s.temporary(parts[m][key[1]])
+                parts.setdefault(m, {})[key[1]] = read_out(s, hem.plane_stage, p,
+                                                           slot_of_m[key], mv_t + mv_lat)
                 if len(parts[m]) < n_parts:
                     continue
                 ys[m] = parts[m][0] if n_parts == 1 else s.op("add", [parts[m][0], parts[m][1]],
@@ -343,6 +331,27 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
         raise AssertionError("a weight word was not placed")
     return [y for y in ys if y is not None], GemvPlan(
         M, K, wdt, w_slots, n_blocks, {"rows_per_cycle": rows, "lanes": L}, layout, tail)
+
+
+def read_out(s: Scheduler, plane_stage: int, p: int, slot: int, earliest: int) -> Vec:
+    """Plane p's accumulator slot onto 4 streams and into a new f32 vector in MEM, at the first
+    cycle from `earliest` with the plane's read-out queue and a way to MEM free."""
+    chip = s.chip
+    acc_lat = lat(chip, "acc")
+    dst = s.mem.vector("f32", chip.vxm_stage, now=NEVER_BUSY)
+    t_acc = max(earliest, s.mem.taken_after + 1)  # after a freed place's reads
+    while True:
+        sp = s._store_plan(dst, plane_stage, t_acc + acc_lat)
+        if sp is not None and s.res.queue_free(f"mxm{p}.r", t_acc):
+            break
+        t_acc += 1
+    s.res.take_queue(f"mxm{p}.r", t_acc)
+    zname, done = s._take_store(dst, plane_stage, t_acc + acc_lat, sp)
+    s.b.at(f"mxm{p}.r", t_acc, "acc", acc=slot, z=zname)
+    s.mxm_state["slot_free"][(p, slot)] = t_acc + 1
+    y = Vec("f32", dst.slices, dst.addr, done)
+    s.temporary(y)
+    return y
 
 
 def _tail_activations(s: Scheduler, hem: Hemisphere, x: Vec, tail: int) -> list[Vec]:

@@ -276,7 +276,7 @@ class Scheduler:
         # (slot_free), each plane's last product (last_mv), each hemisphere's weight-feed
         # cursor (feed) and weight traffic so far (load)
         self.mxm_state: dict = {"ready": {}, "slot": {}, "slot_free": {}}
-        self._masks: dict[int, Vec] = {}
+        self._consts: dict[str, Vec] = {}  # const_bits, by name
         self._stages = {q.name: q.stage for q in self.chip.queues}
         self._slice = {q.name: q.index for q in self.chip.queues}
         self.hop = self.chip.hop_cycles
@@ -511,11 +511,18 @@ class Scheduler:
     # ---- data ----------------------------------------------------------------------------------
     def lane_mask(self, n: int) -> Vec:
         """A constant f32-typed bit mask: all ones in lanes < n, zero above (for `and`)."""
-        if n not in self._masks:
-            bits = np.where(np.arange(self.chip.lanes) < n, 0xFFFFFFFF, 0).astype(np.uint32)
-            (self._masks[n],) = self.place(f"const.mask{n}", "f32", bits.view(np.float32),
-                                           self.chip.lanes)
-        return self._masks[n]
+        return self.const_bits(f"const.mask{n}", "f32",
+                               np.where(np.arange(self.chip.lanes) < n, 0xFFFFFFFF, 0))
+
+    def const_bits(self, name: str, dtype: str, bits: np.ndarray) -> Vec:
+        """A one-vector constant of a float dtype given by its lanes' bit patterns (a mask for
+        and/or), placed at its first use under this name."""
+        if name not in self._consts:
+            u = {2: np.uint16, 4: np.uint32}[nbytes(dtype)]
+            f = {2: np.float16, 4: np.float32}[nbytes(dtype)]
+            (self._consts[name],) = self.place(name, dtype, np.asarray(bits).astype(u).view(f),
+                                               self.chip.lanes)
+        return self._consts[name]
 
     def place(self, name: str, dtype: str, values: np.ndarray | None, n_elems: int,
               near_stage: int | None = None, hemisphere: str | None = None) -> list[Vec]:

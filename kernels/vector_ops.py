@@ -23,6 +23,12 @@ def tree(s: Scheduler, mnemonic: str, vecs: list[Vec], dt: str = "f32") -> Vec:
     return level[0]
 
 
+def round16(s: Scheduler, v: Vec) -> Vec:
+    """fp32 -> nearest fp16 value, kept as fp32 (a product's fp16-rounded input)."""
+    h = s.op("cvt", [v], "f16", **{"from": "f32", "to": "f16"})
+    return s.op("cvt", [h], "f32", **{"from": "f16", "to": "f32"}, dt=None)
+
+
 def reduce_all(s: Scheduler, kind: str, v: Vec) -> Vec:
     """Every lane gets the sum/max/min of all lanes (SXM reduction)."""
     return s.op({"sum": "rsum", "max": "rmax", "min": "rmin"}[kind], [v], v.dtype,
