@@ -35,7 +35,11 @@ def run(args: argparse.Namespace) -> int:
            "weights_dtype": args.weights_dtype, "pos": args.pos, "chips": 1,
            "predicted_cycles": step.predicted_cycles,
            "latency_us": step.predicted_cycles / (comp.chip.clock_ghz * 1e3),
-           "instructions": step.program.n_instructions, "memory": plan, "roofline": roof}
+           "instructions": step.program.n_instructions, "memory": plan, "roofline": roof,
+           # where attention's scores run at this position (kernels/attention.py), and from
+           # which attended-position count on they run on an MXM plane
+           "attention_scores": "mxm" if args.pos + 1 >= comp.attention_mxm_from else "vxm",
+           "attention_mxm_from": comp.attention_mxm_from}
     if args.json:
         print(json.dumps(out))
         return 0
@@ -45,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
     con = Console()
     con.print(f"[bold]{out['model']}[/] on [bold]{out['chip']}[/] ({args.weights_dtype} weights):"
               f" step at position {args.pos} = {step.predicted_cycles} cycles = "
-              f"{out['latency_us']:.2f} µs at {comp.chip.clock_ghz} GHz")
+              f"{out['latency_us']:.2f} µs at {comp.chip.clock_ghz} GHz; attention scores on "
+              f"the {out['attention_scores'].upper()} (the MXM from {comp.attention_mxm_from} "
+              "attended positions on)")
     t = Table("region", "bytes", title="memory plan")
     for k, v in plan["regions"].items():
         t.add_row(k, f"{v:,}")
