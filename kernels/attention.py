@@ -144,8 +144,10 @@ def attention_mxm(s: Scheduler, q: Vec, kc: list[Vec], vc: list[Vec], n_heads: i
     for t in range(n):
         w, i = divmod(t, head_dim)
         bmap = np.where(slot_of >= 0, slot_of * head_dim + i, -1)
-        b = s.op("permute", [windows[w]], "f32", sg=4, map=s.b.lane_map(bmap))
-        terms.append(s.op("mul", [b, vc[t]], "f32"))
+        b = s.op("permute", [windows[w]], "f32", sg=4, map=s.b.lane_map(bmap),
+                 avoid=vc[t].slices)
+        # the add tree pairs terms 2k and 2k+1: apart, neither is copied first
+        terms.append(s.op("mul", [b, vc[t]], "f32", avoid=terms[-1].slices if t % 2 else ()))
     # 1 / sum per head over its lanes (lanes of no head: 1, so they stay finite); a sum is
     # in lane 0 of its vector (and every lane of its segment)
     packed = [s.op("permute", [sm], "f32", sg=4, map=s.b.lane_map(np.where(slot_of == h, 0, -1)))

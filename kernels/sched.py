@@ -380,8 +380,10 @@ class Scheduler:
     # ---- operations -----------------------------------------------------------------------------
     def op(self, mnemonic: str, srcs: list[Vec], out_dtype: str, *, dt: str | None = None,
            queue_pool: list[str] | None = None, dst: Vec | None = None, earliest: int = 0,
-           **extra) -> Vec:
-        """Schedule a one-result VXM or SXM operation ASAP; returns the result vector in MEM."""
+           avoid: tuple[str, ...] = (), **extra) -> Vec:
+        """Schedule a one-result VXM or SXM operation ASAP; returns the result vector in MEM,
+        in none of the slices `avoid` names (those of a value it will be read beside, which
+        would otherwise be copied first: see _separate)."""
         ins = BY_MNEMONIC[mnemonic]
         srcs = self._separate(list(srcs), ins.unit)
         pool = queue_pool or (self.vxm_queues if ins.unit == "vxm" else self.sxm_queues)
@@ -424,7 +426,7 @@ class Scheduler:
                         return out[0] is not None
 
                     if cands is None:
-                        cands = self.mem.candidates(out_dtype, stage0)
+                        cands = self.mem.candidates(out_dtype, stage0, avoid=avoid)
                     dst = self.mem.vector(out_dtype, stage0, accept=free_to_write, cands=cands,
                                           now=NEVER_BUSY if self.latency_only else t)
                     ok = dst is not None

@@ -16,7 +16,11 @@ def tree(s: Scheduler, mnemonic: str, vecs: list[Vec], dt: str = "f32") -> Vec:
     """Combine vectors pairwise (add/max/min), log2(n) levels deep."""
     level = list(vecs)
     while len(level) > 1:
-        nxt = [s.op(mnemonic, [level[i], level[i + 1]], dt) for i in range(0, len(level) - 1, 2)]
+        nxt: list[Vec] = []
+        for i in range(0, len(level) - 1, 2):
+            # results paired at the next level apart: neither is copied first (_separate)
+            avoid = nxt[-1].slices if len(nxt) % 2 else ()
+            nxt.append(s.op(mnemonic, [level[i], level[i + 1]], dt, avoid=avoid))
         if len(level) % 2:
             nxt.append(level[-1])
         level = nxt
