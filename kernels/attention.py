@@ -5,13 +5,14 @@ A step at position pos reads K and V of pos + 1 positions. On the VXM alone each
 vector) costs ~8 operations on fp32 vectors, whose reads and writes fill the issue slots of the
 MEM slices beside the VXM. Here a plane loads a head vector's K rows (fp16, as the cache holds
 them) and one product per head gives that head's scores of up to `lanes` positions as one
-vector; the softmax then runs on those, a few operations per head whatever the context. The
-weighted sum stays on the VXM (it sums over positions, which a plane could only do with V
-transposed, i.e. positions along lanes, and a step adds one position to every row): per
-position one SXM permute broadcasts each head's weight over the head's lanes, one multiply by
-the cached V, one add. Same recipe as kernels/reference.py: fp16(q) . fp16(k) summed in fp32
-(a plane sums lanes in order, the masked lanes adding zeros), max-subtracted exp, fp16(e)
-weights on V, normalised after the sum.
+vector. SXM permutes pack them per window of head_dim positions (lane h * head_dim + i: head h,
+position w * head_dim + i), and the softmax runs on those windows, a few operations whatever
+the heads. The weighted sum stays on the VXM (it sums over positions, which a plane could only
+do with V transposed, i.e. positions along lanes, and a step adds one position to every row):
+per position one SXM permute broadcasts each head's weight over the head's lanes, chained
+straight into one multiply by the cached V (never written to MEM), and one add. Same recipe as
+kernels/reference.py: fp16(q) . fp16(k) summed in fp32 (a plane sums lanes in order, the masked
+lanes adding zeros), max-subtracted exp, fp16(e) weights on V, normalised after the sum.
 """
 
 from __future__ import annotations
@@ -110,25 +111,11 @@ def attention_mxm(s: Scheduler, q: Vec, kc: list[Vec], vc: list[Vec], n_heads: i
     # scores: per head, one vector per chunk of L positions (lane t - chunk * L)
     chunks = [(c, min(L, n - c)) for c in range(0, n, L)]
     sc = [scores_on_plane(s, kc[c:c + m], q16m) for c, m in chunks]
-    # a single chunk's reductions take its valid lanes as their segment (the stale lanes are
-    # segments of their own); with several, the last chunk's stale lanes become -inf
-    seg = chunks[0][1] if len(chunks) == 1 else L
-    scores = [[] for _ in range(n_heads)]
-    for (_, m), ys in zip(chunks, sc, strict=True):
-        for h, y in enumerate(ys):
-            if m < seg:  # and, then or the -inf bits in
-                y = s.op("and", [y, s.lane_mask(m)], "f32")
-                y = s.op("or", [y, s.const_bits(f"const.att.ninf{m}", "f32",
-                                                np.where(lane < m, 0, 0xFF800000))], "f32")
-            scores[h].append(s.op("muli", [y], "f32", imm=scale))
-    e16, sums = [], []
-    for h in range(n_heads):
-        mx = s.op("rmax", [tree(s, "max", scores[h])], "f32", seg=seg)
-        es = [s.op("exp", [s.op("sub", [y, mx], "f32")], "f32") for y in scores[h]]
-        sums.append(tree(s, "add", [s.op("rsum", [e], "f32", seg=seg) for e in es]))
-        e16.append([round16(s, e) for e in es])
-    # the weights packed per window of head_dim positions: lane h*hd + i holds head h's weight
-    # of position w*hd + i, so one permute broadcasts a position's weights to all heads' lanes
+    # the scores packed per window of head_dim positions: lane h*hd + i holds head h's score of
+    # position w*hd + i, so the softmax runs on a few vectors whatever the heads, and one
+    # permute per position then broadcasts its weights to every head's lanes. Lanes of no
+    # position stay 0 (a permute's -1), in the last window -inf (so the max ignores them);
+    # lanes of no head are 0 throughout, and stay finite (exp(0 - 0) = 1)
     windows = []
     for w0 in range(0, n, head_dim):
         parts = []
@@ -137,24 +124,25 @@ def attention_mxm(s: Scheduler, q: Vec, kc: list[Vec], vc: list[Vec], n_heads: i
                 src = w0 + lane % head_dim - c  # the chunk lane of each destination's position
                 ok = (slot_of == h) & (src >= 0) & (src < m) & (w0 + lane % head_dim < n)
                 if ok.any():
-                    parts.append(s.op("permute", [e16[h][ci]], "f32", sg=4,
+                    parts.append(s.op("permute", [sc[ci][h]], "f32", sg=4,
                                       map=s.b.lane_map(np.where(ok, src, -1))))
-        windows.append(tree(s, "or", parts))
+        tail = n - w0
+        if tail < head_dim:
+            parts.append(s.const_bits(f"const.att.ninf{n_heads}.{tail}", "f32", np.where(
+                (slot_of >= 0) & (lane % head_dim >= tail), 0xFF800000, 0)))
+        windows.append(s.op("muli", [tree(s, "or", parts)], "f32", imm=scale))
+    mx = s.op("rmax", [tree(s, "max", windows)], "f32", seg=head_dim)
+    es = [s.op("exp", [s.op("sub", [y, mx], "f32")], "f32") for y in windows]
+    r = s.op("recip", [tree(s, "add", [s.op("rsum", [e], "f32", seg=head_dim) for e in es])],
+             "f32")
+    e16 = [round16(s, e) for e in es]
     terms = []
     for t in range(n):
         w, i = divmod(t, head_dim)
         bmap = np.where(slot_of >= 0, slot_of * head_dim + i, -1)
-        b = s.op("permute", [windows[w]], "f32", sg=4, map=s.b.lane_map(bmap),
-                 avoid=vc[t].slices)
-        # the add tree pairs terms 2k and 2k+1: apart, neither is copied first
-        terms.append(s.op("mul", [b, vc[t]], "f32", avoid=terms[-1].slices if t % 2 else ()))
-    # 1 / sum per head over its lanes (lanes of no head: 1, so they stay finite); a sum is
-    # in lane 0 of its vector (and every lane of its segment)
-    packed = [s.op("permute", [sm], "f32", sg=4, map=s.b.lane_map(np.where(slot_of == h, 0, -1)))
-              for h, sm in enumerate(sums)]
-    if n_heads * head_dim < L:
-        packed.append(s.const_bits(f"const.att.one{n_heads}", "f32", np.where(
-            slot_of < 0, np.float32(1).view(np.uint32), 0)))
-    r = s.op("recip", [tree(s, "or", packed)], "f32")
+        # the broadcast goes straight from the SXM into the multiply (never to MEM); the add
+        # tree pairs terms 2k and 2k+1: apart, neither is copied first
+        terms.append(s.op("mul", [vc[t]], "f32", avoid=terms[-1].slices if t % 2 else (),
+                          feed=("permute", [e16[w]], {"sg": 4, "map": s.b.lane_map(bmap)})))
     return s.op("mul", [tree(s, "add", terms), r], "f32")
 

@@ -270,6 +270,10 @@ class Scheduler:
         self.last_cycle = 0  # last cycle anything lands
         self.vxm_queues = [q.name for q in self.chip.queues if q.unit == "vxm"]
         self.sxm_queues = [q.name for q in self.chip.queues if q.unit == "sxm"]
+        self._groups: dict[str, dict[int, list[str]]] = {}  # unit: {stage: its queues}
+        for q in self.chip.queues:
+            if q.unit in ("vxm", "sxm"):
+                self._groups.setdefault(q.unit, {}).setdefault(q.stage, []).append(q.name)
         self.ops = 0
         # MXM plane state that carries from one GEMV to the next: when each plane may load
         # again (ready), the next accumulator slot (slot), when each slot was read out
@@ -380,15 +384,21 @@ class Scheduler:
     # ---- operations -----------------------------------------------------------------------------
     def op(self, mnemonic: str, srcs: list[Vec], out_dtype: str, *, dt: str | None = None,
            queue_pool: list[str] | None = None, dst: Vec | None = None, earliest: int = 0,
-           avoid: tuple[str, ...] = (), **extra) -> Vec:
+           avoid: tuple[str, ...] = (), feed: tuple[str, list[Vec], dict] | None = None,
+           **extra) -> Vec:
         """Schedule a one-result VXM or SXM operation ASAP; returns the result vector in MEM,
         in none of the slices `avoid` names (those of a value it will be read beside, which
-        would otherwise be copied first: see _separate)."""
+        would otherwise be copied first: see _separate). feed = (mnemonic, srcs, fields): an
+        operation whose result is this one's first operand, taken off its stream as it passes
+        (chained: never written to MEM, which saves the slices' issue slots of a write and a
+        read); srcs are then the other operands."""
         ins = BY_MNEMONIC[mnemonic]
         srcs = self._separate(list(srcs), ins.unit)
         pool = queue_pool or (self.vxm_queues if ins.unit == "vxm" else self.sxm_queues)
         L = lat(self.chip, mnemonic)
         t = max([earliest] + [min(v.ready, v.fwd[1]) if v.fwd else v.ready for v in srcs])
+        if feed is not None:
+            t = max([t] + [v.ready + lat(self.chip, feed[0]) for v in feed[1]])
         stage0 = self._stage(pool[0])
         place = dst is None  # choose the result's slices per cycle tried: ones free to write
         cands = None  # where the result may go, asked for once
@@ -410,7 +420,11 @@ class Scheduler:
                     fwd = {v: v.fwd[2] for v in passing if v.fwd[0] == st and v.fwd[1] == t}
                     if fwd:
                         uniq = [v for v in every if v not in fwd]
-                for v in uniq:
+                fed = None
+                if feed is not None:
+                    fed = self._feed_plan(feed, st, t)
+                    ok = fed is not None
+                for v in uniq if ok else ():
                     p = self._fetch_plan(v, st, t)
                     if p is None:
                         ok = False
@@ -436,12 +450,16 @@ class Scheduler:
                     ok = sp is not None
                 for v, p in zip(uniq, plans, strict=False):
                     self._tentative(v, st, t, p, add=False)
+                if fed is not None:
+                    self._feed_tentative(feed, fed, add=False)
                 if not ok:
                     continue
                 self.res.take_queue(q, t)
                 got = {v: self._take_fetch(v, st, t, p) for v, p in zip(uniq, plans, strict=True)}
                 got.update(fwd)
                 names = [got[v] for v in srcs]
+                if fed is not None:
+                    names.insert(0, self._take_feed(feed, fed))
                 zname, done = self._take_store(dst, st, t + L, sp)
                 ops = dict(extra)
                 fields = [o.name for o in ins.operands]
@@ -459,6 +477,71 @@ class Scheduler:
                 return out
             t += 1
         raise LpuError(f"could not schedule {mnemonic}: no free slot found")
+
+    def _feed_plan(self, feed: tuple[str, list[Vec], dict], st: int, t: int) -> tuple | None:
+        """Where and when feed's operation can issue so that its result passes stage st in
+        cycle t, on a stream group free all the way: (queue, issue cycle, its stage, its
+        operands' fetch plans, direction, stream base, wave), reserved tentatively; or None."""
+        mnemonic, srcs, _ = feed
+        ins = BY_MNEMONIC[mnemonic]
+        L = lat(self.chip, mnemonic)
+        g = max(v.g for v in srcs)
+        for st1, qs in self._groups[ins.unit].items():  # one free queue per stage is enough
+            t1 = t - L - abs(st - st1) * self.hop
+            q1 = next((q for q in qs if self.res.queue_free(q, t1)), None)
+            if q1 is None:
+                continue
+            plans = []
+            for v in srcs:
+                p = self._fetch_plan(v, st1, t1)
+                if p is None:
+                    break
+                plans.append(p)
+                self._tentative(v, st1, t1, p, add=True)
+            d = EAST if st >= st1 else WEST
+            w = self.res.wave(d, st1, t1 + L)
+            base = (self.res.find_group(d, g, w, min(st, st1), max(st, st1))
+                    if len(plans) == len(srcs) else None)
+            fed = (q1, t1, st1, plans, d, base, w, min(st, st1), max(st, st1))
+            if base is not None:
+                self._feed_tentative(feed, fed, add=True, operands=False)
+                return fed
+            for v, p in zip(srcs, plans, strict=False):
+                self._tentative(v, st1, t1, p, add=False)
+        return None
+
+    def _feed_tentative(self, feed, fed, add: bool, operands: bool = True) -> None:
+        _, t1, st1, plans, d, base, w, lo, hi = fed
+        iv = (lo, hi)
+        for j in range(max(v.g for v in feed[1])):  # the result's streams, producer to consumer
+            key = (d, base + j, w)
+            if add:
+                self.res.waves.setdefault(key, []).append(iv)
+            else:
+                self.res.waves[key].remove(iv)
+        if operands:
+            for v, p in zip(feed[1], plans, strict=True):
+                self._tentative(v, st1, t1, p, add=add)
+
+    def _take_feed(self, feed: tuple[str, list[Vec], dict], fed: tuple) -> str:
+        """Issue feed's operation as planned; returns the stream its result rides."""
+        mnemonic, srcs, extra = feed
+        q1, t1, st1, plans, d, base, w, lo, hi = fed
+        ins = BY_MNEMONIC[mnemonic]
+        names = [self._take_fetch(v, st1, t1, p) for v, p in zip(srcs, plans, strict=True)]
+        self.res.take_queue(q1, t1)
+        for j in range(max(v.g for v in srcs)):
+            self.res.take_stream(d, base + j, w, lo, hi)
+        ops = dict(extra)
+        fields = [o.name for o in ins.operands]
+        for f, nm in zip([f for f in ("a", "b") if f in fields], names, strict=False):
+            ops[f] = nm
+        ops["z"] = stream(d, base)
+        if "dt" in fields and "dt" not in ops:
+            ops["dt"] = srcs[0].dtype
+        self.b.at(q1, t1, mnemonic, **ops)
+        self.ops += 1
+        return stream(d, base)
 
     @contextmanager
     def scope(self) -> Iterator[list[Vec]]:

@@ -137,6 +137,35 @@ def test_scheduled_vector_ops_forward_results_without_breaking_anything():
     np.testing.assert_allclose(m.dump("d"), ref, rtol=1e-6)
 
 
+@pytest.mark.parametrize("chip", ["tsp-v1", "mini"])
+def test_a_fed_operation_takes_its_operand_off_the_stream(chip):
+    # mul(permute(a), b) with the permute's result chained into the multiply: right values,
+    # the predicted cycles, and one MEM write fewer than with the result stored and read back
+    rng = np.random.default_rng(6)
+    out = {}
+    for chained in (False, True):
+        s = Scheduler(chip)
+        L = s.chip.lanes
+        a, b = (rng.standard_normal(L).astype(np.float32) for _ in range(2))
+        perm = rng.permutation(L)
+        (av,) = s.place("a", "f32", a, L)
+        (bv,) = s.place("b", "f32", b, L)
+        extra = {"sg": 4, "map": s.b.lane_map(perm)}
+        if chained:
+            c = s.op("mul", [bv], "f32", feed=("permute", [av], extra))
+        else:
+            c = s.op("mul", [s.op("permute", [av], "f32", **extra), bv], "f32")
+        s.output("c", [c], L)
+        prog = s.build()
+        m = Machine(prog)
+        assert m.run().cycles == s.predicted_cycles()
+        np.testing.assert_array_equal(m.dump("c"), a[perm] * b)
+        write = BY_MNEMONIC["write"].opcode
+        out[chained] = sum(int((np.asarray(w, np.uint64) >> np.uint64(OPCODE_SHIFT) == write)
+                               .sum()) for w in prog.queues.values())
+    assert out[True] == out[False] - 4  # the permuted f32 vector's 4 byte planes
+
+
 @pytest.mark.parametrize("name", ["tiny", "tiny-gpt2"])
 def test_the_critical_path_bounds_every_compiled_step_from_below(name):
     # the LatencyScheduler gives the same dataflow unlimited queues, streams and ports and
