@@ -136,13 +136,19 @@ def attention_mxm(s: Scheduler, q: Vec, kc: list[Vec], vc: list[Vec], n_heads: i
     r = s.op("recip", [tree(s, "add", [s.op("rsum", [e], "f32", seg=head_dim) for e in es])],
              "f32")
     e16 = [round16(s, e) for e in es]
-    terms = []
-    for t in range(n):
+    def product(t: int) -> tuple:  # e16 broadcast for position t, times its V: a feed
         w, i = divmod(t, head_dim)
         bmap = np.where(slot_of >= 0, slot_of * head_dim + i, -1)
-        # the broadcast goes straight from the SXM into the multiply (never to MEM); the add
-        # tree pairs terms 2k and 2k+1: apart, neither is copied first
-        terms.append(s.op("mul", [vc[t]], "f32", avoid=terms[-1].slices if t % 2 else (),
-                          feed=("permute", [e16[w]], {"sg": 4, "map": s.b.lane_map(bmap)})))
+        return ("mul", [vc[t]], {}, ("permute", [e16[w]], {"sg": 4, "map": s.b.lane_map(bmap)}))
+
+    # the add tree's first level takes the odd position's product straight off its stream
+    # (and each multiply its broadcast from the SXM); the even one's is written. Sums paired
+    # at the next level are kept apart (else one is copied first)
+    terms: list[Vec] = []
+    for t in range(0, n, 2):
+        even = s.op("mul", [vc[t]], "f32", feed=product(t)[3])
+        terms.append(even if t + 1 == n else s.op(
+            "add", [even], "f32", feed=product(t + 1),
+            avoid=terms[-1].slices if len(terms) % 2 else ()))
     return s.op("mul", [tree(s, "add", terms), r], "f32")
 

@@ -384,21 +384,23 @@ class Scheduler:
     # ---- operations -----------------------------------------------------------------------------
     def op(self, mnemonic: str, srcs: list[Vec], out_dtype: str, *, dt: str | None = None,
            queue_pool: list[str] | None = None, dst: Vec | None = None, earliest: int = 0,
-           avoid: tuple[str, ...] = (), feed: tuple[str, list[Vec], dict] | None = None,
+           avoid: tuple[str, ...] = (), feed: tuple | None = None,
            **extra) -> Vec:
         """Schedule a one-result VXM or SXM operation ASAP; returns the result vector in MEM,
         in none of the slices `avoid` names (those of a value it will be read beside, which
-        would otherwise be copied first: see _separate). feed = (mnemonic, srcs, fields): an
-        operation whose result is this one's first operand, taken off its stream as it passes
-        (chained: never written to MEM, which saves the slices' issue slots of a write and a
-        read); srcs are then the other operands."""
+        would otherwise be copied first: see _separate). feed = (mnemonic, srcs, fields[,
+        feed]): an operation whose result is this one's first operand, taken off its stream as
+        it passes (chained: never written to MEM, which saves the slices' issue slots of a write
+        and a read); srcs are then the other operands. See _feed_plan."""
         ins = BY_MNEMONIC[mnemonic]
         srcs = self._separate(list(srcs), ins.unit)
         pool = queue_pool or (self.vxm_queues if ins.unit == "vxm" else self.sxm_queues)
         L = lat(self.chip, mnemonic)
         t = max([earliest] + [min(v.ready, v.fwd[1]) if v.fwd else v.ready for v in srcs])
-        if feed is not None:
-            t = max([t] + [v.ready + lat(self.chip, feed[0]) for v in feed[1]])
+        f = feed
+        while f is not None:  # no earlier than the chain's operands allow
+            t = max([t] + [v.ready + lat(self.chip, f[0]) for v in f[1]])
+            f = f[3] if len(f) > 3 else None
         stage0 = self._stage(pool[0])
         place = dst is None  # choose the result's slices per cycle tried: ones free to write
         cands = None  # where the result may go, asked for once
@@ -478,11 +480,14 @@ class Scheduler:
             t += 1
         raise LpuError(f"could not schedule {mnemonic}: no free slot found")
 
-    def _feed_plan(self, feed: tuple[str, list[Vec], dict], st: int, t: int) -> tuple | None:
+    def _feed_plan(self, feed: tuple, st: int, t: int) -> tuple | None:
         """Where and when feed's operation can issue so that its result passes stage st in
         cycle t, on a stream group free all the way: (queue, issue cycle, its stage, its
-        operands' fetch plans, direction, stream base, wave), reserved tentatively; or None."""
-        mnemonic, srcs, _ = feed
+        operands' fetch plans, direction, stream base, wave, stage interval, its own feed's
+        plan), reserved tentatively; or None. feed = (mnemonic, srcs, fields[, feed]): with a
+        feed of its own, that one's result is its first operand. Its result is as wide as its
+        widest operand."""
+        mnemonic, srcs, inner = feed[0], feed[1], feed[3] if len(feed) > 3 else None
         ins = BY_MNEMONIC[mnemonic]
         L = lat(self.chip, mnemonic)
         g = max(v.g for v in srcs)
@@ -490,6 +495,9 @@ class Scheduler:
             t1 = t - L - abs(st - st1) * self.hop
             q1 = next((q for q in qs if self.res.queue_free(q, t1)), None)
             if q1 is None:
+                continue
+            inner_fed = None if inner is None else self._feed_plan(inner, st1, t1)
+            if inner is not None and inner_fed is None:
                 continue
             plans = []
             for v in srcs:
@@ -502,33 +510,42 @@ class Scheduler:
             w = self.res.wave(d, st1, t1 + L)
             base = (self.res.find_group(d, g, w, min(st, st1), max(st, st1))
                     if len(plans) == len(srcs) else None)
-            fed = (q1, t1, st1, plans, d, base, w, min(st, st1), max(st, st1))
+            fed = (q1, t1, st1, plans, d, base, w, min(st, st1), max(st, st1), inner_fed)
             if base is not None:
                 self._feed_tentative(feed, fed, add=True, operands=False)
                 return fed
             for v, p in zip(srcs, plans, strict=False):
                 self._tentative(v, st1, t1, p, add=False)
+            if inner_fed is not None:
+                self._feed_tentative(inner, inner_fed, add=False)
         return None
 
-    def _feed_tentative(self, feed, fed, add: bool, operands: bool = True) -> None:
-        _, t1, st1, plans, d, base, w, lo, hi = fed
-        iv = (lo, hi)
+    def _feed_tentative(self, feed: tuple, fed: tuple, add: bool, operands: bool = True
+                        ) -> None:
+        """Add or remove the tentative reservations of a feed plan: its result's streams, and
+        with operands its operands' reads and its own feed's."""
+        _, t1, st1, plans, d, base, w, lo, hi, inner_fed = fed
         for j in range(max(v.g for v in feed[1])):  # the result's streams, producer to consumer
             key = (d, base + j, w)
             if add:
-                self.res.waves.setdefault(key, []).append(iv)
+                self.res.waves.setdefault(key, []).append((lo, hi))
             else:
-                self.res.waves[key].remove(iv)
+                self.res.waves[key].remove((lo, hi))
         if operands:
             for v, p in zip(feed[1], plans, strict=True):
                 self._tentative(v, st1, t1, p, add=add)
+            if inner_fed is not None:
+                self._feed_tentative(feed[3], inner_fed, add=add)
 
-    def _take_feed(self, feed: tuple[str, list[Vec], dict], fed: tuple) -> str:
-        """Issue feed's operation as planned; returns the stream its result rides."""
-        mnemonic, srcs, extra = feed
-        q1, t1, st1, plans, d, base, w, lo, hi = fed
+    def _take_feed(self, feed: tuple, fed: tuple) -> str:
+        """Issue feed's operation (and its own feed's) as planned; returns the stream its
+        result rides."""
+        mnemonic, srcs, extra = feed[:3]
+        q1, t1, st1, plans, d, base, w, lo, hi, inner_fed = fed
         ins = BY_MNEMONIC[mnemonic]
         names = [self._take_fetch(v, st1, t1, p) for v, p in zip(srcs, plans, strict=True)]
+        if inner_fed is not None:
+            names.insert(0, self._take_feed(feed[3], inner_fed))
         self.res.take_queue(q1, t1)
         for j in range(max(v.g for v in srcs)):
             self.res.take_stream(d, base + j, w, lo, hi)

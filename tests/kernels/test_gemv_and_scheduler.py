@@ -138,32 +138,37 @@ def test_scheduled_vector_ops_forward_results_without_breaking_anything():
 
 
 @pytest.mark.parametrize("chip", ["tsp-v1", "mini"])
-def test_a_fed_operation_takes_its_operand_off_the_stream(chip):
-    # mul(permute(a), b) with the permute's result chained into the multiply: right values,
-    # the predicted cycles, and one MEM write fewer than with the result stored and read back
+@pytest.mark.parametrize("depth", [1, 2])
+def test_a_fed_operation_takes_its_operand_off_the_stream(chip, depth):
+    # permute(a) * b (+ d at depth 2) with each result chained into the next operation: right
+    # values, the predicted cycles, and 4 MEM writes (an f32 vector's byte planes) fewer per
+    # chained result than with each stored and read back
     rng = np.random.default_rng(6)
     out = {}
     for chained in (False, True):
         s = Scheduler(chip)
         L = s.chip.lanes
-        a, b = (rng.standard_normal(L).astype(np.float32) for _ in range(2))
+        a, b, d = (rng.standard_normal(L).astype(np.float32) for _ in range(3))
         perm = rng.permutation(L)
-        (av,) = s.place("a", "f32", a, L)
-        (bv,) = s.place("b", "f32", b, L)
+        av, bv, dv = (s.place(n, "f32", x, L)[0] for n, x in (("a", a), ("b", b), ("d", d)))
         extra = {"sg": 4, "map": s.b.lane_map(perm)}
         if chained:
-            c = s.op("mul", [bv], "f32", feed=("permute", [av], extra))
+            prod = ("mul", [bv], {}, ("permute", [av], extra))
+            c = s.op(*prod[:2], "f32", feed=prod[3]) if depth == 1 else \
+                s.op("add", [dv], "f32", feed=prod)
         else:
             c = s.op("mul", [s.op("permute", [av], "f32", **extra), bv], "f32")
+            if depth == 2:
+                c = s.op("add", [c, dv], "f32")
         s.output("c", [c], L)
         prog = s.build()
         m = Machine(prog)
         assert m.run().cycles == s.predicted_cycles()
-        np.testing.assert_array_equal(m.dump("c"), a[perm] * b)
+        np.testing.assert_array_equal(m.dump("c"), a[perm] * b + (d if depth == 2 else 0))
         write = BY_MNEMONIC["write"].opcode
         out[chained] = sum(int((np.asarray(w, np.uint64) >> np.uint64(OPCODE_SHIFT) == write)
                                .sum()) for w in prog.queues.values())
-    assert out[True] == out[False] - 4  # the permuted f32 vector's 4 byte planes
+    assert out[True] == out[False] - 4 * depth
 
 
 @pytest.mark.parametrize("name", ["tiny", "tiny-gpt2"])
