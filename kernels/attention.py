@@ -28,9 +28,10 @@ from lpu.kernels.vector_ops import round16, tree
 # vectors reach this; below, the VXM path is shorter: its ~8 operations per position and head
 # vector fill the MEM slices beside the VXM, but the plane path adds ~200 cycles of latency a
 # layer on tsp-v1 (the plane, and two more SXM round trips). Measured crossovers (cycles of
-# both paths, benchmarks/long_context.py, 2026-12-03): gpt2-small int8 (3 head vectors) 20-23
-# positions, demo fp16 (1) 48-63; on mini, tiny (4) 2 positions. Other chips take tsp-v1's.
-MXM_FROM_WORK = {"tsp-v1": 64, "mini": 8}
+# both paths, benchmarks/long_context.py, 2026-12-03, both with their chained operations):
+# gpt2-small int8 (3 head vectors) 22-28 positions, demo fp16 (1) 64-96; on mini, tiny (4)
+# 3 positions. Other chips take tsp-v1's.
+MXM_FROM_WORK = {"tsp-v1": 80, "mini": 12}
 
 
 def mxm_from(chip: str, head_vectors: int) -> int:

@@ -25,6 +25,12 @@ from lpu.kernels.vector_ops import reduce_all, round16, tree
 
 BIG = 1 << 30  # larger than any vocabulary index: the "no candidate" value of the argmax
 ARGMAX_RUN = 8  # the running argmax takes the logits vectors in trees of this many (_argmax)
+# The VXM attention path chains its per-position operations from this many positions on
+# (gpt2-small int8, compiled for 64 positions, cycles unchained -> chained: position 0
+# 10,665 -> 10,759, 1 10,958 -> 10,994, 2 11,031 -> 11,009, 3 11,229 -> 11,168, 15 13,014 ->
+# 12,623)
+CHAIN_FROM = 3
+F16_F32 = {"from": "f16", "to": "f32"}
 
 
 def quantize_rows(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -611,23 +617,28 @@ class Compiler:
         # and their fp32 sums are then the unscaled ones times 2^k exactly, so the same bits
         # with one operation per position fewer
         pow2 = math.frexp(scale)[0] == 0.5
+        # each position's operations chained (Scheduler.op feed=: a result taken off its
+        # stream, never written to MEM, saving the slices' issue slots) from CHAIN_FROM
+        # positions on; with fewer, the exact alignment a chain needs costs more than it saves
+        chain = pos + 1 >= CHAIN_FROM
         for j, qv in enumerate(q):
             q16 = round16(s, qv)
             if pow2:
                 q16 = s.op("muli", [q16], "f32", imm=scale)
             scores = []
-            for t in range(pos + 1):
-                kt = s.op("cvt", [kc[t][j]], "f32", **{"from": "f16", "to": "f32"}, dt=None)
-                prod = s.op("mul", [q16, kt], "f32")
-                sc = s.op("rsum", [prod], "f32", seg=hd)
+            for t in range(pos + 1):  # K widened into the product into the sum
+                sc = s.op("rsum", [], "f32", dt="f32", seg=hd, chain=chain, feed=(
+                    "mul", [q16], {}, ("cvt", [kc[t][j]], F16_F32)))
                 scores.append(sc if pow2 else s.op("muli", [sc], "f32", imm=scale))
             m = tree(s, "max", scores)
-            e = [s.op("exp", [s.op("sub", [sc, m], "f32")], "f32") for sc in scores]
+            e = [s.op("exp", [], "f32", dt="f32", chain=chain, feed=("sub", [sc, m], {}))
+                 for sc in scores]
             # normalised after the weighted sum (the recipe's folded form): 1/sum(e) is
             # computed beside the products instead of before them
             r = s.op("recip", [tree(s, "add", e)], "f32")
-            terms = [s.op("mul", [round16(s, ei), vc[t][j]], "f32")
-                     for t, ei in enumerate(e)]
+            terms = [s.op("mul", [vc[t][j]], "f32", chain=chain, feed=(  # fp16(e) weighs V
+                "cvt", [], F16_F32, ("cvt", [ei], {"from": "f32", "to": "f16"})))
+                for t, ei in enumerate(e)]
             out.append(s.op("mul", [tree(s, "add", terms), r], "f32"))
         return out
 

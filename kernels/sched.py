@@ -384,16 +384,21 @@ class Scheduler:
     # ---- operations -----------------------------------------------------------------------------
     def op(self, mnemonic: str, srcs: list[Vec], out_dtype: str, *, dt: str | None = None,
            queue_pool: list[str] | None = None, dst: Vec | None = None, earliest: int = 0,
-           avoid: tuple[str, ...] = (), feed: tuple | None = None,
+           avoid: tuple[str, ...] = (), feed: tuple | None = None, chain: bool = True,
            **extra) -> Vec:
         """Schedule a one-result VXM or SXM operation ASAP; returns the result vector in MEM,
         in none of the slices `avoid` names (those of a value it will be read beside, which
         would otherwise be copied first: see _separate). feed = (mnemonic, srcs, fields[,
         feed]): an operation whose result is this one's first operand, taken off its stream as
         it passes (chained: never written to MEM, which saves the slices' issue slots of a write
-        and a read); srcs are then the other operands. See _feed_plan."""
+        and a read); srcs are then the other operands. See _feed_plan. With chain=False the
+        feed's operations are scheduled first, each on its own (their results in MEM)."""
+        if feed is not None and not chain:
+            srcs, feed = [self._unchained(feed)] + list(srcs), None
         ins = BY_MNEMONIC[mnemonic]
         srcs = self._separate(list(srcs), ins.unit)
+        if feed is not None:
+            feed = self._separate_feed(feed)
         pool = queue_pool or (self.vxm_queues if ins.unit == "vxm" else self.sxm_queues)
         L = lat(self.chip, mnemonic)
         t = max([earliest] + [min(v.ready, v.fwd[1]) if v.fwd else v.ready for v in srcs])
@@ -470,7 +475,7 @@ class Scheduler:
                     ops[f] = nm
                 ops["z"] = zname
                 if "dt" in fields and "dt" not in ops:
-                    ops["dt"] = dt or srcs[0].dtype
+                    ops["dt"] = dt or (srcs[0].dtype if srcs else self._dtype(feed))
                 self.b.at(q, t, mnemonic, **ops)
                 self.ops += 1
                 out = Vec(dst.dtype, dst.slices, dst.addr, done, (st, t + L, zname))
@@ -479,6 +484,31 @@ class Scheduler:
                 return out
             t += 1
         raise LpuError(f"could not schedule {mnemonic}: no free slot found")
+
+    def _unchained(self, feed: tuple) -> Vec:
+        """A feed's operations scheduled one by one; returns the last one's result (of the
+        dtype a cvt converts to, else its operands')."""
+        inner = feed[3] if len(feed) > 3 else None
+        srcs = ([] if inner is None else [self._unchained(inner)]) + list(feed[1])
+        return self.op(feed[0], srcs, feed[2].get("to", srcs[0].dtype), **feed[2])
+
+    def _separate_feed(self, feed: tuple) -> tuple:
+        """feed (and its own feed) with operands that share a slice copied apart first."""
+        inner = feed[3] if len(feed) > 3 else None
+        return (feed[0], self._separate(list(feed[1]), BY_MNEMONIC[feed[0]].unit), feed[2],
+                None if inner is None else self._separate_feed(inner))
+
+    def _width(self, feed: tuple) -> int:
+        """Streams a feed's result takes: the bytes of the dtype a cvt converts to, else of
+        its widest operand, fed ones included."""
+        if "to" in feed[2]:
+            return nbytes(feed[2]["to"])
+        inner = feed[3] if len(feed) > 3 else None
+        return max([v.g for v in feed[1]] + ([] if inner is None else [self._width(inner)]))
+
+    def _dtype(self, feed: tuple) -> str:
+        """A feed's operands' dtype (its first operand's, fed or not)."""
+        return feed[1][0].dtype if feed[1] else self._dtype(feed[3])
 
     def _feed_plan(self, feed: tuple, st: int, t: int) -> tuple | None:
         """Where and when feed's operation can issue so that its result passes stage st in
@@ -490,7 +520,7 @@ class Scheduler:
         mnemonic, srcs, inner = feed[0], feed[1], feed[3] if len(feed) > 3 else None
         ins = BY_MNEMONIC[mnemonic]
         L = lat(self.chip, mnemonic)
-        g = max(v.g for v in srcs)
+        g = self._width(feed)
         for st1, qs in self._groups[ins.unit].items():  # one free queue per stage is enough
             t1 = t - L - abs(st - st1) * self.hop
             q1 = next((q for q in qs if self.res.queue_free(q, t1)), None)
@@ -500,7 +530,8 @@ class Scheduler:
             if inner is not None and inner_fed is None:
                 continue
             plans = []
-            for v in srcs:
+            uniq = list(dict.fromkeys(srcs))  # x - x reads x once
+            for v in uniq:
                 p = self._fetch_plan(v, st1, t1)
                 if p is None:
                     break
@@ -509,12 +540,12 @@ class Scheduler:
             d = EAST if st >= st1 else WEST
             w = self.res.wave(d, st1, t1 + L)
             base = (self.res.find_group(d, g, w, min(st, st1), max(st, st1))
-                    if len(plans) == len(srcs) else None)
+                    if len(plans) == len(uniq) else None)
             fed = (q1, t1, st1, plans, d, base, w, min(st, st1), max(st, st1), inner_fed)
             if base is not None:
                 self._feed_tentative(feed, fed, add=True, operands=False)
                 return fed
-            for v, p in zip(srcs, plans, strict=False):
+            for v, p in zip(uniq, plans, strict=False):
                 self._tentative(v, st1, t1, p, add=False)
             if inner_fed is not None:
                 self._feed_tentative(inner, inner_fed, add=False)
@@ -525,14 +556,14 @@ class Scheduler:
         """Add or remove the tentative reservations of a feed plan: its result's streams, and
         with operands its operands' reads and its own feed's."""
         _, t1, st1, plans, d, base, w, lo, hi, inner_fed = fed
-        for j in range(max(v.g for v in feed[1])):  # the result's streams, producer to consumer
+        for j in range(self._width(feed)):  # the result's streams, producer to consumer
             key = (d, base + j, w)
             if add:
                 self.res.waves.setdefault(key, []).append((lo, hi))
             else:
                 self.res.waves[key].remove((lo, hi))
         if operands:
-            for v, p in zip(feed[1], plans, strict=True):
+            for v, p in zip(dict.fromkeys(feed[1]), plans, strict=True):
                 self._tentative(v, st1, t1, p, add=add)
             if inner_fed is not None:
                 self._feed_tentative(feed[3], inner_fed, add=add)
@@ -543,11 +574,13 @@ class Scheduler:
         mnemonic, srcs, extra = feed[:3]
         q1, t1, st1, plans, d, base, w, lo, hi, inner_fed = fed
         ins = BY_MNEMONIC[mnemonic]
-        names = [self._take_fetch(v, st1, t1, p) for v, p in zip(srcs, plans, strict=True)]
+        got = {v: self._take_fetch(v, st1, t1, p)
+               for v, p in zip(dict.fromkeys(srcs), plans, strict=True)}
+        names = [got[v] for v in srcs]
         if inner_fed is not None:
             names.insert(0, self._take_feed(feed[3], inner_fed))
         self.res.take_queue(q1, t1)
-        for j in range(max(v.g for v in srcs)):
+        for j in range(self._width(feed)):
             self.res.take_stream(d, base + j, w, lo, hi)
         ops = dict(extra)
         fields = [o.name for o in ins.operands]
@@ -555,7 +588,7 @@ class Scheduler:
             ops[f] = nm
         ops["z"] = stream(d, base)
         if "dt" in fields and "dt" not in ops:
-            ops["dt"] = srcs[0].dtype
+            ops["dt"] = self._dtype(feed)
         self.b.at(q1, t1, mnemonic, **ops)
         self.ops += 1
         return stream(d, base)

@@ -33,7 +33,7 @@ def _squeezed(monkeypatch, words: int) -> list[int]:
 
 
 # words left to run-time values: about the least each model's steps fit in (with the scores on
-# the MXM from position 1 on mini: tiny 120 and tiny-gpt2 200 words do not fit)
+# the MXM from position 2 on mini: tiny 120 and tiny-gpt2 200 words do not fit)
 @pytest.mark.parametrize(("model", "words"), [("tiny", 150), ("tiny-gpt2", 250)])
 def test_a_decode_whose_values_reuse_freed_places_matches_the_reference(model, words,
                                                                         monkeypatch):
