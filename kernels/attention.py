@@ -29,9 +29,9 @@ from lpu.kernels.vector_ops import round16, tree
 # vector fill the MEM slices beside the VXM, but the plane path adds ~200 cycles of latency a
 # layer on tsp-v1 (the plane, and two more SXM round trips). Measured crossovers (cycles of
 # both paths, benchmarks/long_context.py, 2026-12-03, both with their chained operations):
-# gpt2-small int8 (3 head vectors) 22-28 positions, demo fp16 (1) 64-96; on mini, tiny (4)
+# gpt2-small int8 (3 head vectors) 28-32 positions, demo fp16 (1) 64-96; on mini, tiny (4)
 # 3 positions. Other chips take tsp-v1's.
-MXM_FROM_WORK = {"tsp-v1": 80, "mini": 12}
+MXM_FROM_WORK = {"tsp-v1": 90, "mini": 12}
 
 
 def mxm_from(chip: str, head_vectors: int) -> int:

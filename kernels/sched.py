@@ -513,8 +513,8 @@ class Scheduler:
     def _feed_plan(self, feed: tuple, st: int, t: int) -> tuple | None:
         """Where and when feed's operation can issue so that its result passes stage st in
         cycle t, on a stream group free all the way: (queue, issue cycle, its stage, its
-        operands' fetch plans, direction, stream base, wave, stage interval, its own feed's
-        plan), reserved tentatively; or None. feed = (mnemonic, srcs, fields[, feed]): with a
+        operands' fetch plans (None: taken off its producer's stream as it passes), direction,
+        stream base, wave, stage interval, its own feed's plan), reserved tentatively; or None. feed = (mnemonic, srcs, fields[, feed]): with a
         feed of its own, that one's result is its first operand. Its result is as wide as its
         widest operand."""
         mnemonic, srcs, inner = feed[0], feed[1], feed[3] if len(feed) > 3 else None
@@ -529,9 +529,12 @@ class Scheduler:
             inner_fed = None if inner is None else self._feed_plan(inner, st1, t1)
             if inner is not None and inner_fed is None:
                 continue
-            plans = []
+            plans: list = []
             uniq = list(dict.fromkeys(srcs))  # x - x reads x once
             for v in uniq:
+                if v.fwd is not None and v.fwd[:2] == (st1, t1):  # off its producer's stream
+                    plans.append(None)
+                    continue
                 p = self._fetch_plan(v, st1, t1)
                 if p is None:
                     break
@@ -546,7 +549,8 @@ class Scheduler:
                 self._feed_tentative(feed, fed, add=True, operands=False)
                 return fed
             for v, p in zip(uniq, plans, strict=False):
-                self._tentative(v, st1, t1, p, add=False)
+                if p is not None:
+                    self._tentative(v, st1, t1, p, add=False)
             if inner_fed is not None:
                 self._feed_tentative(inner, inner_fed, add=False)
         return None
@@ -564,7 +568,8 @@ class Scheduler:
                 self.res.waves[key].remove((lo, hi))
         if operands:
             for v, p in zip(dict.fromkeys(feed[1]), plans, strict=True):
-                self._tentative(v, st1, t1, p, add=add)
+                if p is not None:  # None: taken off its producer's stream
+                    self._tentative(v, st1, t1, p, add=add)
             if inner_fed is not None:
                 self._feed_tentative(feed[3], inner_fed, add=add)
 
@@ -574,7 +579,7 @@ class Scheduler:
         mnemonic, srcs, extra = feed[:3]
         q1, t1, st1, plans, d, base, w, lo, hi, inner_fed = fed
         ins = BY_MNEMONIC[mnemonic]
-        got = {v: self._take_fetch(v, st1, t1, p)
+        got = {v: v.fwd[2] if p is None else self._take_fetch(v, st1, t1, p)
                for v, p in zip(dict.fromkeys(srcs), plans, strict=True)}
         names = [got[v] for v in srcs]
         if inner_fed is not None:

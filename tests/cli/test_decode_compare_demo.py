@@ -72,8 +72,8 @@ def test_compile_json_reports_memory_plan_and_bound(capsys):
     assert mem["used_bytes"] + mem["headroom_bytes"] == mem["sram_bytes"]
     assert set(mem["regions"]) >= {"weights", "kv_cache"}
     assert d["roofline"]["binding"] in d["roofline"]["terms_cycles"]
-    # tiny on tsp-v1: one head vector, so the plane path starts at 80 attended positions
-    assert (d["attention_scores"], d["attention_mxm_from"]) == ("vxm", 80)
+    # tiny on tsp-v1: one head vector, so the plane path starts at 90 attended positions
+    assert (d["attention_scores"], d["attention_mxm_from"]) == ("vxm", 90)
 
 
 def test_compile_says_when_attention_scores_run_on_a_plane(capsys):
