@@ -404,7 +404,8 @@ class Scheduler:
         t = max([earliest] + [min(v.ready, v.fwd[1]) if v.fwd else v.ready for v in srcs])
         f = feed
         while f is not None:  # no earlier than the chain's operands allow
-            t = max([t] + [v.ready + lat(self.chip, f[0]) for v in f[1]])
+            t = max([t] + [(min(v.ready, v.fwd[1]) if v.fwd else v.ready) + lat(self.chip, f[0])
+                           for v in f[1]])
             f = f[3] if len(f) > 3 else None
         stage0 = self._stage(pool[0])
         place = dst is None  # choose the result's slices per cycle tried: ones free to write

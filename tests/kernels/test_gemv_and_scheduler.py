@@ -171,6 +171,27 @@ def test_a_fed_operation_takes_its_operand_off_the_stream(chip, depth):
     assert out[True] == out[False] - 4 * depth
 
 
+@pytest.mark.parametrize("chip", ["tsp-v1", "mini"])
+def test_a_feed_takes_a_fresh_operand_off_its_producers_stream(chip):
+    # exp(x - b) with x = a + b just made: the fed sub reads x as it passes the VXM (no MEM
+    # read of x at all), and the result is right at the predicted cycle
+    rng = np.random.default_rng(8)
+    s = Scheduler(chip)
+    L = s.chip.lanes
+    a, b = (rng.standard_normal(L).astype(np.float32) for _ in range(2))
+    (av,) = s.place("a", "f32", a, L)
+    (bv,) = s.place("b", "f32", b, L)
+    x = s.op("add", [av, bv], "f32")
+    e = s.op("exp", [], "f32", dt="f32", feed=("sub", [x, bv], {}))
+    s.output("e", [e], L)
+    prog = s.build()
+    assert (x.slices, x.addr) not in s._last_read  # never read from MEM
+    m = Machine(prog)
+    assert m.run().cycles == s.predicted_cycles()
+    want = np.exp((a + b) - b)
+    np.testing.assert_allclose(m.dump("e"), want, rtol=1e-6)
+
+
 @pytest.mark.parametrize("name", ["tiny", "tiny-gpt2"])
 def test_the_critical_path_bounds_every_compiled_step_from_below(name):
     # the LatencyScheduler gives the same dataflow unlimited queues, streams and ports and
