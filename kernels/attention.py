@@ -137,6 +137,7 @@ def attention_mxm(s: Scheduler, q: Vec, kc: list[Vec], vc: list[Vec], n_heads: i
     r = s.op("recip", [tree(s, "add", [s.op("rsum", [e], "f32", seg=head_dim) for e in es])],
              "f32")
     e16 = [round16(s, e) for e in es]
+
     def product(t: int) -> tuple:  # e16 broadcast for position t, times its V: a feed
         w, i = divmod(t, head_dim)
         bmap = np.where(slot_of >= 0, slot_of * head_dim + i, -1)
