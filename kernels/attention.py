@@ -48,7 +48,7 @@ def scores_on_plane(s: Scheduler, rows: list[Vec], acts: list[Vec]) -> list[Vec]
     them) loaded into the plane free soonest: row r of the plane is rows[r]. Rows ready early
     load early (the staging buffer is free once the plane's last install is done); the last
     waits for its vector. Returns one f32 vector per activation; lanes past len(rows) hold
-    whatever the plane's stale rows give (mask them)."""
+    whatever the plane's stale rows give (the packing never reads them)."""
     chip = s.chip
     st8 = s.mxm_state
     planes = [p for h in hemispheres(chip) for p in h.planes]

@@ -469,16 +469,8 @@ class Scheduler:
                 if fed is not None:
                     names.insert(0, self._take_feed(feed, fed))
                 zname, done = self._take_store(dst, st, t + L, sp)
-                ops = dict(extra)
-                fields = [o.name for o in ins.operands]
-                stream_fields = [f for f in ("a", "b") if f in fields]
-                for f, nm in zip(stream_fields, names, strict=False):
-                    ops[f] = nm
-                ops["z"] = zname
-                if "dt" in fields and "dt" not in ops:
-                    ops["dt"] = dt or (srcs[0].dtype if srcs else self._dtype(feed))
-                self.b.at(q, t, mnemonic, **ops)
-                self.ops += 1
+                self._emit(q, t, mnemonic, names, zname, extra,
+                           dt or (srcs[0].dtype if srcs else self._dtype(feed)))
                 out = Vec(dst.dtype, dst.slices, dst.addr, done, (st, t + L, zname))
                 if place:
                     self.temporary(out)
@@ -516,8 +508,8 @@ class Scheduler:
         cycle t, on a stream group free all the way: (queue, issue cycle, its stage, its
         operands' fetch plans (None: taken off its producer's stream as it passes), direction,
         stream base, wave, stage interval, its own feed's plan), reserved tentatively; or None. feed = (mnemonic, srcs, fields[, feed]): with a
-        feed of its own, that one's result is its first operand. Its result is as wide as its
-        widest operand."""
+        feed of its own, that one's result is its first operand. Its result takes _width
+        streams."""
         mnemonic, srcs, inner = feed[0], feed[1], feed[3] if len(feed) > 3 else None
         ins = BY_MNEMONIC[mnemonic]
         L = lat(self.chip, mnemonic)
@@ -579,7 +571,6 @@ class Scheduler:
         result rides."""
         mnemonic, srcs, extra = feed[:3]
         q1, t1, st1, plans, d, base, w, lo, hi, inner_fed = fed
-        ins = BY_MNEMONIC[mnemonic]
         got = {v: v.fwd[2] if p is None else self._take_fetch(v, st1, t1, p)
                for v, p in zip(dict.fromkeys(srcs), plans, strict=True)}
         names = [got[v] for v in srcs]
@@ -588,16 +579,22 @@ class Scheduler:
         self.res.take_queue(q1, t1)
         for j in range(self._width(feed)):
             self.res.take_stream(d, base + j, w, lo, hi)
+        self._emit(q1, t1, mnemonic, names, stream(d, base), extra, self._dtype(feed))
+        return stream(d, base)
+
+    def _emit(self, q: str, t: int, mnemonic: str, names: list[str], z: str, extra: dict,
+              dt: str) -> None:
+        """One VXM or SXM instruction: its stream operands a, b in order, its result z, and
+        its dtype where it has one and extra does not name it."""
+        fields = [o.name for o in BY_MNEMONIC[mnemonic].operands]
         ops = dict(extra)
-        fields = [o.name for o in ins.operands]
         for f, nm in zip([f for f in ("a", "b") if f in fields], names, strict=False):
             ops[f] = nm
-        ops["z"] = stream(d, base)
+        ops["z"] = z
         if "dt" in fields and "dt" not in ops:
-            ops["dt"] = self._dtype(feed)
-        self.b.at(q1, t1, mnemonic, **ops)
+            ops["dt"] = dt
+        self.b.at(q, t, mnemonic, **ops)
         self.ops += 1
-        return stream(d, base)
 
     @contextmanager
     def scope(self) -> Iterator[list[Vec]]:

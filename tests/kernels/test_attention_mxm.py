@@ -1,26 +1,25 @@
 """Attention with the scores on an MXM plane (kernels/attention.py) decodes like the reference.
 
 On `mini` (16 lanes) a few dozen positions already take several 16-row plane loads, so these
-decodes cover: scores over more than one chunk of positions (the last chunk's stale rows masked
-to -inf), packing windows of head_dim positions that straddle two chunks (head_dim 6), two
+decodes cover: scores over more than one chunk of positions (the last window's lanes past
+the positions set to -inf), packing windows of head_dim positions that straddle two chunks (head_dim 6), two
 heads in a vector and a vector with a head slot and lanes of no head (5 heads of 6 lanes, two
-a vector), grouped-query attention, and both families. Tolerance and its reasons: see
-test_compiler_vs_reference.py (the same TOL).
+a vector), grouped-query attention, and both families. Compared as there:
+test_compiler_vs_reference.match_reference (its tolerance and reasons).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_compiler_vs_reference import match_reference
 
 from lpu.isa.encoding import OPCODE_SHIFT
 from lpu.isa.table import BY_MNEMONIC
 from lpu.kernels.config import PRESETS, ModelConfig
-from lpu.kernels.reference import Reference
 from lpu.kernels.runtime import LpuDecoder
 from lpu.kernels.weights import random_weights
 
-TOL = 2e-3
 # llama, head_dim 6: windows of 6 positions straddle the 16-lane chunks; 5 heads two a vector
 ODD = ModelConfig("odd-heads", "llama", 64, 30, 1, 5, 1, 6, 40, 64, 1e-5, 10000.0, False)
 
@@ -44,15 +43,7 @@ def test_mxm_scores_decode_like_the_reference(cfg, chip):
     dec.compiler.attention_mxm_from = 1  # every step on the plane path
     res = dec.decode(prompt, new)
     assert res.deterministic
-    want = Reference(w, "fp16", folded=True).forward(prompt + res.tokens[:-1])
-    row_max = np.abs(want).max(axis=1)
-    err = np.abs(res.logits - want).max(axis=1)
-    assert (err <= TOL * row_max).all(), (err / row_max).max()
-    top2 = np.sort(want, axis=1)[:, -2:]
-    clear = (top2[:, 1] - top2[:, 0]) > 2 * TOL * row_max
-    for k, row in enumerate(range(len(prompt) - 1, len(prompt) - 1 + new)):
-        if clear[row]:
-            assert res.tokens[k] == int(want[row].argmax())
+    match_reference(res, w, "fp16", prompt, new)
 
 
 def test_the_plane_path_is_the_one_that_ran():

@@ -33,20 +33,27 @@ NEW = 4
 
 def _check(weights, dtype: str) -> None:
     res = LpuDecoder(weights, "tsp-v1", dtype, max_context=len(PROMPT) + NEW).decode(PROMPT, NEW)
+    match_reference(res, weights, dtype, PROMPT, NEW)
+
+
+def match_reference(res, weights, dtype: str, prompt: list[int], new: int) -> None:
+    """res (an LPU decode of prompt and `new` tokens) against the folded reference run
+    teacher-forced on the tokens the LPU fed itself: logits within TOL, greedy tokens equal
+    wherever the reference's top-2 margin is clear of it."""
     ref = Reference(weights, dtype, folded=True)
-    want = ref.forward(PROMPT + res.tokens[:-1])
+    want = ref.forward(prompt + res.tokens[:-1])
     assert res.logits.shape == want.shape
     row_max = np.abs(want).max(axis=1)
     err = np.abs(res.logits - want).max(axis=1)
     assert (err <= TOL * row_max).all(), (err / row_max).max()
     top2 = np.sort(want, axis=1)[:, -2:]
     clear = (top2[:, 1] - top2[:, 0]) > 2 * TOL * row_max
-    for k, row in enumerate(range(len(PROMPT) - 1, len(PROMPT) - 1 + NEW)):
+    for k, row in enumerate(range(len(prompt) - 1, len(prompt) - 1 + new)):
         if clear[row]:
             assert res.tokens[k] == int(want[row].argmax())
     # with no flips at all the LPU decode is the reference decode, token for token
     if (err < 1e-5).all():
-        assert res.tokens == ref.decode(PROMPT, NEW)[0]
+        assert res.tokens == ref.decode(prompt, new)[0]
 
 
 @pytest.mark.parametrize("dtype", ["fp16", "int8"])
