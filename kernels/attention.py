@@ -32,6 +32,9 @@ from lpu.kernels.vector_ops import round16, tree
 # gpt2-small int8 (3 head vectors) 28-32 positions, demo fp16 (1) 64-96; on mini, tiny (4)
 # 3 positions. Other chips take tsp-v1's.
 MXM_FROM_WORK = {"tsp-v1": 90, "mini": 12}
+# copies of each window's fp16 weights for the broadcasts to read (see _weights16): half in
+# each hemisphere
+E16_COPIES = 4
 
 
 def mxm_from(chip: str, head_vectors: int) -> int:
@@ -39,8 +42,9 @@ def mxm_from(chip: str, head_vectors: int) -> int:
     return -(-MXM_FROM_WORK.get(chip, MXM_FROM_WORK["tsp-v1"]) // head_vectors)
 
 
-def _plane_stage(s: Scheduler, p: int) -> int:
-    return next(h.plane_stage for h in hemispheres(s.chip) if p in h.planes)
+def _plane_stage(s: Scheduler, p: int) -> tuple[int, str]:
+    """Plane p's stage and hemisphere."""
+    return next((h.plane_stage, h.name) for h in hemispheres(s.chip) if p in h.planes)
 
 
 def scores_on_plane(s: Scheduler, rows: list[Vec], acts: list[Vec]) -> list[Vec]:
@@ -53,7 +57,7 @@ def scores_on_plane(s: Scheduler, rows: list[Vec], acts: list[Vec]) -> list[Vec]
     st8 = s.mxm_state
     planes = [p for h in hemispheres(chip) for p in h.planes]
     p = min(planes, key=lambda q: (st8["ready"].get(q, 0), q))
-    stage = _plane_stage(s, p)
+    stage, hem = _plane_stage(s, p)
     wq = f"mxm{p}.w"
     ready = st8["ready"].get(p, 0)
     last = -1
@@ -90,9 +94,24 @@ def scores_on_plane(s: Scheduler, rows: list[Vec], acts: list[Vec]) -> list[Vec]
         s.res.take_queue(f"mxm{p}.a", t)
         s.b.at(f"mxm{p}.a", t, "mv", dt="f16", a=name, acc=slot, add=0)
         last_mv[p] = max(last_mv.get(p, -1), t)
-        out.append(read_out(s, stage, p, slot, t + mv_lat))
+        out.append(read_out(s, stage, p, slot, t + mv_lat, hem if s.mem.floor else None))
         t_min = t + 1
     return out
+
+
+def _weights16(s: Scheduler, es: list[Vec]) -> list[list[Vec]]:
+    """fp16(e) of each window, in copies that the broadcasts take turns reading. Each permute
+    reads its window from MEM, one read a cycle per slice, so one copy limits a head vector
+    to one broadcast a cycle; and read beside the VXM it travels to the SXM on the streams
+    the weights take to the planes. The copies go to the weight slices' spare room next to
+    both SXMs where there is some (MemAlloc.open_far; gpt2-small int8 at position 63:
+    15,371 -> ... cycles), else one copy beside the VXM."""
+    if not s.mem.floor:
+        return [[round16(s, e) for e in es]]
+    sxm = {q.hemisphere: q.stage for q in s.chip.queues if q.unit == "sxm"}
+    h16 = [s.op("cvt", [e], "f16", **{"from": "f32", "to": "f16"}) for e in es]
+    return [[s.op("cvt", [h], "f32", far=(sxm[hem], hem), **{"from": "f16", "to": "f32"})
+             for h in h16] for hem in ("w", "e") * (E16_COPIES // 2)]
 
 
 def attention_mxm(s: Scheduler, q: Vec, kc: list[Vec], vc: list[Vec], n_heads: int,
@@ -117,6 +136,15 @@ def attention_mxm(s: Scheduler, q: Vec, kc: list[Vec], vc: list[Vec], n_heads: i
     # permute per position then broadcasts its weights to every head's lanes. Lanes of no
     # position stay 0 (a permute's -1), in the last window -inf (so the max ignores them);
     # lanes of no head are 0 throughout, and stay finite (exp(0 - 0) = 1)
+    # each head's largest score straight from its scores (beside the SXM), not from the
+    # packed windows: lane 0 of rmax over runs of a chunk's m lanes holds the chunk's max,
+    # moved to the head's lanes. Scaled after, bit for bit the max of the scaled windows:
+    # rounding is monotonic (gpt2-small int8 at position 63: ... cycles)
+    chunk_max = [tree(s, "or", [
+        s.op("permute", [], "f32", sg=4, map=s.b.lane_map(np.where(slot_of == h, 0, -1)),
+             feed=("rmax", [sc[ci][h]], {"seg": m})) for h in range(n_heads)])
+        for ci, (c, m) in enumerate(chunks)]
+    mx = s.op("muli", [tree(s, "max", chunk_max)], "f32", imm=scale)
     windows = []
     for w0 in range(0, n, head_dim):
         parts = []
@@ -132,16 +160,16 @@ def attention_mxm(s: Scheduler, q: Vec, kc: list[Vec], vc: list[Vec], n_heads: i
             parts.append(s.const_bits(f"const.att.ninf{n_heads}.{tail}", "f32", np.where(
                 (slot_of >= 0) & (lane % head_dim >= tail), 0xFF800000, 0)))
         windows.append(s.op("muli", [tree(s, "or", parts)], "f32", imm=scale))
-    mx = s.op("rmax", [tree(s, "max", windows)], "f32", seg=head_dim)
     es = [s.op("exp", [s.op("sub", [y, mx], "f32")], "f32") for y in windows]
     r = s.op("recip", [tree(s, "add", [s.op("rsum", [e], "f32", seg=head_dim) for e in es])],
              "f32")
-    e16 = [round16(s, e) for e in es]
+    e16 = _weights16(s, es)
 
     def product(t: int) -> tuple:  # e16 broadcast for position t, times its V: a feed
         w, i = divmod(t, head_dim)
         bmap = np.where(slot_of >= 0, slot_of * head_dim + i, -1)
-        return ("mul", [vc[t]], {}, ("permute", [e16[w]], {"sg": 4, "map": s.b.lane_map(bmap)}))
+        return ("mul", [vc[t]], {}, ("permute", [e16[t % len(e16)][w]],
+                                     {"sg": 4, "map": s.b.lane_map(bmap)}))
 
     # the add tree's first level takes the odd position's product straight off its stream
     # (and each multiply its broadcast from the SXM); the even one's is written. Sums paired

@@ -102,13 +102,18 @@ WEIGHT_BUFFERS = 2
 class WeightAlloc:
     """Consecutive addresses in the weight slices, in the order the GEMVs read them."""
 
-    def __init__(self, chip: Chip) -> None:
+    def __init__(self, chip: Chip, top: int | None = None) -> None:
+        """top: the words of each weight slice from which other data lives (MemAlloc.open_far)."""
         self.chip = chip
         self.next: dict[str, int] = {}
+        self.top = chip.mem_words if top is None else top
 
     def take(self, q: str, n: int = 1) -> int:
         a = self.next.get(q, 0)
-        if a + n > self.chip.mem_words:
+        if a + n > self.top:
+            if self.top < self.chip.mem_words:  # the room left above the weights was too small
+                raise LpuError(f"the weights overran the room kept for them below word "
+                               f"{self.top} of slice {q} (the KV cache lives above it)")
             raise LpuError(f"the weights do not fit: slice {q} is full", hint="use int8 weights "
                            "or a bigger chip (see lpu compile --json for the memory plan)")
         self.next[q] = a + n
@@ -333,12 +338,19 @@ def gemv(s: Scheduler, walloc: WeightAlloc, M: int | list[int], K: int, wdt: str
         M, K, wdt, w_slots, n_blocks, {"rows_per_cycle": rows, "lanes": L}, layout, tail)
 
 
-def read_out(s: Scheduler, plane_stage: int, p: int, slot: int, earliest: int) -> Vec:
+def read_out(s: Scheduler, plane_stage: int, p: int, slot: int, earliest: int,
+             far: str | None = None) -> Vec:
     """Plane p's accumulator slot onto 4 streams and into a new f32 vector in MEM, at the first
-    cycle from `earliest` with the plane's read-out queue and a way to MEM free."""
+    cycle from `earliest` with the plane's read-out queue and a way to MEM free. far (the
+    plane's hemisphere): in the weight slices' spare room next to that hemisphere's SXM, for
+    a value the SXM takes next (MemAlloc.open_far)."""
     chip = s.chip
     acc_lat = lat(chip, "acc")
-    dst = s.mem.vector("f32", chip.vxm_stage, now=NEVER_BUSY)
+    if far is None:
+        dst = s.mem.vector("f32", chip.vxm_stage, now=NEVER_BUSY)
+    else:
+        sxm = next(q.stage for q in chip.queues if q.unit == "sxm" and q.hemisphere == far)
+        dst = s.mem.vector("f32", sxm, far, now=NEVER_BUSY, far=True)
     t_acc = max(earliest, s.mem.taken_after + 1)  # after a freed place's reads
     while True:
         sp = s._store_plan(dst, plane_stage, t_acc + acc_lat)

@@ -127,6 +127,16 @@ class MemAlloc:
         self._freed_sets: dict[tuple[int, int], set[frozenset[str]]] = {}
         self._serial = 0
         self.taken_after = -1  # the last place vector() gave: its old value's last read, or -1
+        # far vectors (vector(far=True)): the spare room of the weight slices, from each one's
+        # first word above the weights (open_far) up
+        self.floor: dict[str, int] = {}
+
+    def open_far(self, floor: int) -> None:
+        """Let far vectors take the weight slices' words from `floor` up (the weights stay
+        below it: WeightAlloc's top)."""
+        self.floor = {q: floor for q in self.exclude}
+        self._by_distance.clear()
+        self._cand.clear()
 
     def free(self, v: Vec, after: int) -> None:
         """v's place may hold a new value written by an operation issued after cycle `after`
@@ -145,25 +155,28 @@ class MemAlloc:
             del self.freed[key]
             self._freed_sets[(g, bank)].discard(key[2])
 
-    def slices_by_distance(self, stage: int) -> list[str]:
-        if stage not in self._by_distance:
-            qs = [q for q in self.chip.queues if q.unit == "mem" and q.name not in self.exclude]
+    def slices_by_distance(self, stage: int, far: bool = False) -> list[str]:
+        """The slices for vectors (far: the weight slices with spare room), nearest first."""
+        if (stage, far) not in self._by_distance:
+            qs = [q for q in self.chip.queues if q.unit == "mem" and (
+                q.name in self.floor if far else q.name not in self.exclude)]
             qs.sort(key=lambda q: (abs(q.stage - stage), q.index))
-            self._by_distance[stage] = [q.name for q in qs]
-        return self._by_distance[stage]
+            self._by_distance[(stage, far)] = [q.name for q in qs]
+        return self._by_distance[(stage, far)]
 
-    def _candidates(self, near_stage: int, h: str, g: int,
-                    avoid: tuple[str, ...]) -> list[tuple[list[str], dict[str, int]]]:
-        """Slice groups to choose a vector's planes from: for each of the three nearest stages
-        of hemisphere h, the slices at or beyond it (enough for g planes)."""
-        key = (near_stage, h, g, avoid)
+    def _candidates(self, near_stage: int, h: str, g: int, avoid: tuple[str, ...],
+                    far: bool = False, groups: int = 3
+                    ) -> list[tuple[list[str], dict[str, int]]]:
+        """Slice groups to choose a vector's planes from: for each of the `groups` nearest
+        stages of hemisphere h, the slices at or beyond it (enough for g planes)."""
+        key = (near_stage, h, g, avoid, far, groups)
         if key not in self._cand:
             chip = self.chip
-            names = [q for q in self.slices_by_distance(near_stage)
+            names = [q for q in self.slices_by_distance(near_stage, far)
                      if q.startswith(f"mem.{h}") and q not in avoid]
             dist = {q: abs(chip.queue(q).stage - near_stage) for q in names}
             out = []
-            for d0 in sorted(set(dist.values()))[:3]:
+            for d0 in sorted(set(dist.values()))[:groups]:
                 grp = [q for q in names if dist[q] >= d0][: max(g, chip.mem_slices_per_stage)]
                 out.append((grp, dist))
             if len(self._cand) > 4096:
@@ -171,27 +184,22 @@ class MemAlloc:
             self._cand[key] = out
         return self._cand[key]
 
-    def take(self, q: str, n: int = 1, bank: int = 1) -> int:
-        base = bank * self.bank_words
-        a = self.next.get((q, bank), base)
-        if a + n > base + self.bank_words:
-            raise LpuError(f"out of SRAM: slice {q} bank {bank} is full")
-        self.next[(q, bank)] = a + n
-        return a
-
     def vector(self, dtype: str, near_stage: int, hemisphere: str | None = None,
                n: int = 1, avoid: tuple[str, ...] = (),
                accept: Callable[[Vec], bool] | None = None,
-               cands: list | None = None, now: int | None = None) -> Vec | None:
+               cands: list | None = None, now: int | None = None, far: bool = False,
+               groups: int = 3) -> Vec | None:
         """Room for n consecutive vectors near a stage: the g planes go to the least-used
         slices and bank among the few nearest stage groups (both hemispheres unless one is
         named), so that operands of one operation rarely share a slice, and reads and writes
         rarely a bank; where a bank there is full, a freed place, for a vector written by an
         operation issued in cycle `now`, after the place's last read. With accept, the best
         place it accepts (None if it accepts none). cands: what candidates() gave for the same
-        arguments."""
+        arguments. far: in the weight slices' spare room (open_far); groups: how many of the
+        nearest stage groups to choose among."""
         if cands is None:
-            cands = self.candidates(dtype, near_stage, hemisphere, n, avoid, now is not None)
+            cands = self.candidates(dtype, near_stage, hemisphere, n, avoid, now is not None,
+                                    far, groups)
         for _, pick, addr, bank, freed in cands:
             v = Vec(dtype, pick, addr)
             if freed is not None and (now is None or now <= freed[0]):
@@ -209,7 +217,8 @@ class MemAlloc:
         return None
 
     def candidates(self, dtype: str, near_stage: int, hemisphere: str | None = None,
-                   n: int = 1, avoid: tuple[str, ...] = (), run_time: bool = True) -> list:
+                   n: int = 1, avoid: tuple[str, ...] = (), run_time: bool = True,
+                   far: bool = False, groups: int = 3) -> list:
         """vector()'s places, best first: (score, slices, address, bank, the freed place or
         None). An operation tried cycle after cycle asks for them once (they change only when a
         vector is placed). run_time: for a value written while the program runs, which leaves
@@ -217,16 +226,17 @@ class MemAlloc:
         g = nbytes(dtype)
         chip = self.chip
         nxt = self.next
+        floor = self.floor if far else {}
         cands = []
         for bank in range(chip.mem_banks):
             base = bank * chip.bank_words
             for h in ("w", "e") if hemisphere is None else (hemisphere,):
-                for grp, dists in self._candidates(near_stage, h, g, avoid):
+                for grp, dists in self._candidates(near_stage, h, g, avoid, far, groups):
                     if len(grp) < g:
                         continue
                     # least used first, then nearest, then as listed (a stable sort's order)
-                    keyed = sorted([(nxt.get((q, bank), base), dists[q], i, q)
-                                    for i, q in enumerate(grp)])[:g]
+                    keyed = sorted([(nxt.get((q, bank), max(base, floor.get(q, 0))), dists[q],
+                                     i, q) for i, q in enumerate(grp)])[:g]
                     pick = tuple(k[3] for k in keyed)
                     addr = keyed[-1][0]  # the highest next address of the g picked
                     top = base + chip.bank_words - (RESERVE_WORDS if run_time else 0)
@@ -385,14 +395,16 @@ class Scheduler:
     def op(self, mnemonic: str, srcs: list[Vec], out_dtype: str, *, dt: str | None = None,
            queue_pool: list[str] | None = None, dst: Vec | None = None, earliest: int = 0,
            avoid: tuple[str, ...] = (), feed: tuple | None = None, chain: bool = True,
-           **extra) -> Vec:
+           far: tuple[int, str] | None = None, **extra) -> Vec:
         """Schedule a one-result VXM or SXM operation ASAP; returns the result vector in MEM,
         in none of the slices `avoid` names (those of a value it will be read beside, which
         would otherwise be copied first: see _separate). feed = (mnemonic, srcs, fields[,
         feed]): an operation whose result is this one's first operand, taken off its stream as
         it passes (chained: never written to MEM, which saves the slices' issue slots of a write
         and a read); srcs are then the other operands. See _feed_plan. With chain=False the
-        feed's operations are scheduled first, each on its own (their results in MEM)."""
+        feed's operations are scheduled first, each on its own (their results in MEM).
+        far = (stage, hemisphere): the result goes to the weight slices' spare room nearest
+        that stage (MemAlloc.open_far) instead of beside the operation's unit."""
         if feed is not None and not chain:
             srcs, feed = [self._unchained(feed)] + list(srcs), None
         ins = BY_MNEMONIC[mnemonic]
@@ -448,7 +460,9 @@ class Scheduler:
                         return out[0] is not None
 
                     if cands is None:
-                        cands = self.mem.candidates(out_dtype, stage0, avoid=avoid)
+                        cands = (self.mem.candidates(out_dtype, stage0, avoid=avoid)
+                                 if far is None else self.mem.candidates(
+                                     out_dtype, far[0], far[1], avoid=avoid, far=True))
                     dst = self.mem.vector(out_dtype, stage0, accept=free_to_write, cands=cands,
                                           now=NEVER_BUSY if self.latency_only else t)
                     ok = dst is not None
