@@ -22,7 +22,7 @@ import numpy as np
 from lpu.kernels.gemv import hemispheres, read_out
 from lpu.kernels.sched import Scheduler, Vec
 from lpu.kernels.timing import lat
-from lpu.kernels.vector_ops import round16, tree
+from lpu.kernels.vector_ops import F16_F32, round16, tree
 
 # A step scores on the MXM once the positions it attends to (its own included) times the head
 # vectors reach this; below, the VXM path is shorter: its ~8 operations per position and head
@@ -128,14 +128,16 @@ def attention_mxm(s: Scheduler, q: Vec, kc: list[Vec], vc: list[Vec], n_heads: i
     q16m = [s.op("and", [q16, s.const_bits(f"const.att.head{h}.f16", "f16",
                                                  np.where(slot_of == h, 0xFFFF, 0))], "f16")
             for h in range(n_heads)]
-    # scores: per head, one vector per chunk of L positions (lane t - chunk * L)
-    chunks = [(c, min(L, n - c)) for c in range(0, n, L)]
+    # scores of the positions before this step: per head, one vector per chunk of L positions
+    # (lane t - chunk * L). Their K rows are in the cache before the step starts, so the plane
+    # loads them early and multiplies as soon as q is ready
+    chunks = [(c, min(L, n - 1 - c)) for c in range(0, n - 1, L)]
     sc = [scores_on_plane(s, kc[c:c + m], q16m) for c, m in chunks]
-    # the scores packed per window of head_dim positions: lane h*hd + i holds head h's score of
-    # position w*hd + i, so the softmax runs on a few vectors whatever the heads, and one
-    # permute per position then broadcasts its weights to every head's lanes. Lanes of no
-    # position stay 0 (a permute's -1), in the last window -inf (so the max ignores them);
-    # lanes of no head are 0 throughout, and stay finite (exp(0 - 0) = 1)
+    # this step's own scores on the VXM and SXM, beside the plane (rather than wait for its K
+    # row to reach the plane): every lane of a head holds the head's score, as on the VXM path
+    qf = s.op("cvt", [q16], "f32", **F16_F32)
+    cur = s.op("rsum", [], "f32", dt="f32", seg=head_dim,
+               feed=("mul", [qf], {}, ("cvt", [kc[n - 1]], F16_F32)))
     # each head's largest score straight from its scores (beside the SXM), not from the
     # packed windows: lane 0 of rmax over runs of a chunk's m lanes holds the chunk's max,
     # moved to the head's lanes. Scaled after, bit for bit the max of the scaled windows:
@@ -144,7 +146,12 @@ def attention_mxm(s: Scheduler, q: Vec, kc: list[Vec], vc: list[Vec], n_heads: i
         s.op("permute", [], "f32", sg=4, map=s.b.lane_map(np.where(slot_of == h, 0, -1)),
              feed=("rmax", [sc[ci][h]], {"seg": m})) for h in range(n_heads)])
         for ci, (c, m) in enumerate(chunks)]
-    mx = s.op("muli", [tree(s, "max", chunk_max)], "f32", imm=scale)
+    mx = s.op("muli", [tree(s, "max", chunk_max + [cur])], "f32", imm=scale)
+    # the scores packed per window of head_dim positions: lane h*hd + i holds head h's score of
+    # position w*hd + i, so the softmax runs on a few vectors whatever the heads, and one
+    # permute per position then broadcasts its weights to every head's lanes. Lanes of no
+    # position stay 0 (a permute's -1), in the last window -inf (so the max ignores them);
+    # lanes of no head are 0 throughout, and stay finite (exp(0 - 0) = 1)
     windows = []
     for w0 in range(0, n, head_dim):
         parts = []
@@ -156,6 +163,11 @@ def attention_mxm(s: Scheduler, q: Vec, kc: list[Vec], vc: list[Vec], n_heads: i
                     parts.append(s.op("permute", [sc[ci][h]], "f32", sg=4,
                                       map=s.b.lane_map(np.where(ok, src, -1))))
         tail = n - w0
+        if tail <= head_dim:  # this step's position is in this window
+            parts.append(s.op("and", [cur, s.const_bits(
+                f"const.att.pos{n_heads}.{tail - 1}", "f32",
+                np.where((slot_of >= 0) & (lane % head_dim == tail - 1), 0xFFFFFFFF, 0))],
+                "f32"))
         if tail < head_dim:
             parts.append(s.const_bits(f"const.att.ninf{n_heads}.{tail}", "f32", np.where(
                 (slot_of >= 0) & (lane % head_dim >= tail), 0xFF800000, 0)))

@@ -21,7 +21,7 @@ from lpu.kernels.attention import attention_mxm, mxm_from
 from lpu.kernels.config import ModelConfig
 from lpu.kernels.gemv import WeightAlloc, gemv, loaded_rows, place_weights
 from lpu.kernels.sched import LatencyScheduler, Scheduler, Vec, weight_slices
-from lpu.kernels.vector_ops import reduce_all, round16, tree
+from lpu.kernels.vector_ops import F16_F32, reduce_all, round16, tree
 
 BIG = 1 << 30  # larger than any vocabulary index: the "no candidate" value of the argmax
 ARGMAX_RUN = 8  # the running argmax takes the logits vectors in trees of this many (_argmax)
@@ -29,7 +29,6 @@ ARGMAX_RUN = 8  # the running argmax takes the logits vectors in trees of this m
 # (gpt2-small int8, compiled for 64 positions, cycles unchained -> chained: position 0
 # 10,657 -> 10,712, 1 10,985 -> 10,773, 2 11,045 -> 10,900)
 CHAIN_FROM = 2
-F16_F32 = {"from": "f16", "to": "f32"}
 
 
 def quantize_rows(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

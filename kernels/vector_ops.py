@@ -11,6 +11,8 @@ import numpy as np
 from lpu.kernels.builder import Builder
 from lpu.kernels.sched import Scheduler, Vec
 
+F16_F32 = {"from": "f16", "to": "f32"}  # cvt's fields widening fp16 to fp32
+
 
 def tree(s: Scheduler, mnemonic: str, vecs: list[Vec], dt: str = "f32") -> Vec:
     """Combine vectors pairwise (add/max/min), log2(n) levels deep."""
