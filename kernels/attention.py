@@ -26,12 +26,12 @@ from lpu.kernels.vector_ops import F16_F32, round16, tree
 
 # A step scores on the MXM once the positions it attends to (its own included) times the head
 # vectors reach this; below, the VXM path is shorter: its ~8 operations per position and head
-# vector fill the MEM slices beside the VXM, but the plane path adds ~200 cycles of latency a
-# layer on tsp-v1 (the plane, and two more SXM round trips). Measured crossovers (cycles of
-# both paths, benchmarks/long_context.py, 2026-12-03, both with their chained operations):
-# gpt2-small int8 (3 head vectors) 28-32 positions, demo fp16 (1) 64-96; on mini, tiny (4)
-# 3 positions. Other chips take tsp-v1's.
-MXM_FROM_WORK = {"tsp-v1": 90, "mini": 12}
+# vector fill the MEM slices beside the VXM, but the plane path adds ~120 cycles of latency a
+# layer on tsp-v1 (the plane, and SXM round trips). Measured crossovers (cycles of both paths,
+# benchmarks/long_context.py, 2026-12-04): gpt2-small int8 (3 head vectors) ~20 positions
+# (12,689 / 12,718 at 20, 13,124 / 12,762 at 24), demo fp16 (1) 48-64; on mini, tiny (4)
+# 4 positions (2,770 / 2,856 at 3, 3,020 / 2,846 at 4). Other chips take tsp-v1's.
+MXM_FROM_WORK = {"tsp-v1": 56, "mini": 16}
 # copies of each window's fp16 weights for the broadcasts to read (see _weights16): half in
 # each hemisphere
 E16_COPIES = 4
@@ -50,8 +50,8 @@ def _plane_stage(s: Scheduler, p: int) -> tuple[int, str]:
 def scores_on_plane(s: Scheduler, rows: list[Vec], acts: list[Vec]) -> list[Vec]:
     """y_i = K @ a_i for each activation a_i (f16), K being `rows` (f16 vectors, at most lanes of
     them) loaded into the plane free soonest: row r of the plane is rows[r]. Rows ready early
-    load early (the staging buffer is free once the plane's last install is done); the last
-    waits for its vector. Returns one f32 vector per activation; lanes past len(rows) hold
+    load early (the staging buffer is free once the plane's last install is done), several a
+    cycle on consecutive streams where they are free; the last waits for its vector. Returns one f32 vector per activation; lanes past len(rows) hold
     whatever the plane's stale rows give (the packing never reads them)."""
     chip = s.chip
     st8 = s.mxm_state
@@ -60,19 +60,22 @@ def scores_on_plane(s: Scheduler, rows: list[Vec], acts: list[Vec]) -> list[Vec]
     stage, hem = _plane_stage(s, p)
     wq = f"mxm{p}.w"
     ready = st8["ready"].get(p, 0)
-    last = -1
-    for r, v in enumerate(rows):  # one row a cycle, on the highest free streams
-        c = ready
-        while True:
-            if s.res.queue_free(wq, c):
-                plan = s._fetch_plan(v, stage, c, True)
-                if plan is not None:
+    last, r, c = -1, 0, ready
+    while r < len(rows):  # as many rows a cycle as reach the plane on consecutive streams
+        plan = s._fetch_plan(rows[r], stage, c) if s.res.queue_free(wq, c) else None
+        if plan is not None:
+            name = s._take_fetch(rows[r], stage, c, plan)
+            n = 1
+            while r + n < len(rows):
+                nxt = s._fetch_plan(rows[r + n], stage, c, at=plan[1] + 2 * n)
+                if nxt is None or nxt[0] != plan[0]:
                     break
-            c += 1
-        s.res.take_queue(wq, c)
-        name = s._take_fetch(v, stage, c, plan)
-        s.b.at(wq, c, "lw", dt="f16", a=name, n=1, row=r)
-        last = max(last, c)
+                s._take_fetch(rows[r + n], stage, c, nxt)
+                n += 1
+            s.res.take_queue(wq, c)
+            s.b.at(wq, c, "lw", dt="f16", a=name, n=n, row=r)
+            last, r = c, r + n
+        c += 1
     last_mv = st8.setdefault("last_mv", {})
     iw_t = max(last + 1, last_mv.get(p, -1) + 1)  # after the plane's last product
     while not s.res.queue_free(wq, iw_t):
@@ -105,7 +108,7 @@ def _weights16(s: Scheduler, es: list[Vec]) -> list[list[Vec]]:
     to one broadcast a cycle; and read beside the VXM it travels to the SXM on the streams
     the weights take to the planes. The copies go to the weight slices' spare room next to
     both SXMs where there is some (MemAlloc.open_far; gpt2-small int8 at position 63:
-    15,371 -> ... cycles), else one copy beside the VXM."""
+    15,371 -> 14,344 cycles), else one copy beside the VXM."""
     if not s.mem.floor:
         return [[round16(s, e) for e in es]]
     sxm = {q.hemisphere: q.stage for q in s.chip.queues if q.unit == "sxm"}
@@ -141,7 +144,7 @@ def attention_mxm(s: Scheduler, q: Vec, kc: list[Vec], vc: list[Vec], n_heads: i
     # each head's largest score straight from its scores (beside the SXM), not from the
     # packed windows: lane 0 of rmax over runs of a chunk's m lanes holds the chunk's max,
     # moved to the head's lanes. Scaled after, bit for bit the max of the scaled windows:
-    # rounding is monotonic (gpt2-small int8 at position 63: ... cycles)
+    # rounding is monotonic (gpt2-small int8 at position 63: 14,125 -> 13,732 cycles)
     chunk_max = [tree(s, "or", [
         s.op("permute", [], "f32", sg=4, map=s.b.lane_map(np.where(slot_of == h, 0, -1)),
              feed=("rmax", [sc[ci][h]], {"seg": m})) for h in range(n_heads)])

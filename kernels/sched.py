@@ -76,6 +76,21 @@ class Resources:
     def take_bank(self, sl: int, bank: int, t: int) -> None:
         self.bank_use.add((sl, bank, t))
 
+    def group_free(self, d: int, base: int, g: int, w: int, lo: int, hi: int) -> bool:
+        """Are streams base..base+g-1 free on wave w over [lo, hi] (as find_group asks)?"""
+        if base < 0 or base + g > self.chip.streams:
+            return False
+        ww = self.weight_waves.get((d, w))
+        for sid in range(base, base + g):
+            if ww is not None and sid < ww[0]:
+                a, b = ww[1][sid]
+                if not (hi < a or b < lo):
+                    return False
+            ivs = self.waves.get((d, sid, w))
+            if ivs and not all(hi < a or b < lo for a, b in ivs):
+                return False
+        return True
+
     def find_group(self, d: int, g: int, w: int, lo: int, hi: int, top: bool = False
                    ) -> int | None:
         """Lowest (top: highest) base stream id with g consecutive streams free on wave w
@@ -305,10 +320,11 @@ class Scheduler:
     def _stage(self, q: str) -> int:
         return self._stages[q]
 
-    def _fetch_plan(self, v: Vec, stage: int, t: int, top: bool = False
-                    ) -> tuple[int, int, list] | None:
+    def _fetch_plan(self, v: Vec, stage: int, t: int, top: bool = False,
+                    at: int | None = None) -> tuple[int, int, list] | None:
         """Can v's planes all pass `stage` in cycle t on one free stream group? -> (dir, base,
-        reads) with reads = [(slice, issue cycle)]; top: the highest free group."""
+        reads) with reads = [(slice, issue cycle)]; top: the highest free group; at: only the
+        group from that stream on."""
         span = self._span.get(v.slices)
         if span is None:
             st = [self._stages[q] for q in v.slices]
@@ -335,6 +351,8 @@ class Scheduler:
                 return None
             reads.append((q, ti, s))
         lo, hi = min(s_lo, stage), max(s_hi, stage)
+        if at is not None:
+            return (d, at, reads) if res.group_free(d, at, v.g, w, lo, hi) else None
         base = res.find_group(d, v.g, w, lo, hi, top)
         if base is None:
             return None
@@ -720,6 +738,21 @@ class _FreeResources(Resources):
 
     def take_bank(self, sl: int, bank: int, t: int) -> None:
         pass
+
+    def group_free(self, d: int, base: int, g: int, w: int, lo: int, hi: int) -> bool:
+        """Are streams base..base+g-1 free on wave w over [lo, hi] (as find_group asks)?"""
+        if base < 0 or base + g > self.chip.streams:
+            return False
+        ww = self.weight_waves.get((d, w))
+        for sid in range(base, base + g):
+            if ww is not None and sid < ww[0]:
+                a, b = ww[1][sid]
+                if not (hi < a or b < lo):
+                    return False
+            ivs = self.waves.get((d, sid, w))
+            if ivs and not all(hi < a or b < lo for a, b in ivs):
+                return False
+        return True
 
     def find_group(self, d: int, g: int, w: int, lo: int, hi: int, top: bool = False
                    ) -> int | None:

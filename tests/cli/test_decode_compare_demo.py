@@ -72,8 +72,8 @@ def test_compile_json_reports_memory_plan_and_bound(capsys):
     assert mem["used_bytes"] + mem["headroom_bytes"] == mem["sram_bytes"]
     assert set(mem["regions"]) >= {"weights", "kv_cache"}
     assert d["roofline"]["binding"] in d["roofline"]["terms_cycles"]
-    # tiny on tsp-v1: one head vector, so the plane path starts at 90 attended positions
-    assert (d["attention_scores"], d["attention_mxm_from"]) == ("vxm", 90)
+    # tiny on tsp-v1: one head vector, so the plane path starts at 56 attended positions
+    assert (d["attention_scores"], d["attention_mxm_from"]) == ("vxm", 56)
 
 
 def test_compile_says_when_attention_scores_run_on_a_plane(capsys):
@@ -81,7 +81,7 @@ def test_compile_says_when_attention_scores_run_on_a_plane(capsys):
                        "--context", "8", "--json")
     assert code == 0
     d = json.loads(out)
-    assert (d["attention_scores"], d["attention_mxm_from"]) == ("mxm", 3)
+    assert (d["attention_scores"], d["attention_mxm_from"]) == ("mxm", 4)
 
 
 def test_compare_json_shows_a_deterministic_lpu_beside_the_gpu(capsys):
