@@ -739,21 +739,6 @@ class _FreeResources(Resources):
     def take_bank(self, sl: int, bank: int, t: int) -> None:
         pass
 
-    def group_free(self, d: int, base: int, g: int, w: int, lo: int, hi: int) -> bool:
-        """Are streams base..base+g-1 free on wave w over [lo, hi] (as find_group asks)?"""
-        if base < 0 or base + g > self.chip.streams:
-            return False
-        ww = self.weight_waves.get((d, w))
-        for sid in range(base, base + g):
-            if ww is not None and sid < ww[0]:
-                a, b = ww[1][sid]
-                if not (hi < a or b < lo):
-                    return False
-            ivs = self.waves.get((d, sid, w))
-            if ivs and not all(hi < a or b < lo for a, b in ivs):
-                return False
-        return True
-
     def find_group(self, d: int, g: int, w: int, lo: int, hi: int, top: bool = False
                    ) -> int | None:
         return 0
