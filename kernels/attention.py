@@ -111,9 +111,8 @@ def _weights16(s: Scheduler, es: list[Vec]) -> list[list[Vec]]:
     15,371 -> 14,344 cycles), else one copy beside the VXM."""
     if not s.mem.floor:
         return [[round16(s, e) for e in es]]
-    sxm = {q.hemisphere: q.stage for q in s.chip.queues if q.unit == "sxm"}
     h16 = [s.op("cvt", [e], "f16", **{"from": "f32", "to": "f16"}) for e in es]
-    return [[s.op("cvt", [h], "f32", far=(sxm[hem], hem), **{"from": "f16", "to": "f32"})
+    return [[s.op("cvt", [h], "f32", far=(s.sxm_stage[hem], hem), **{"from": "f16", "to": "f32"})
              for h in h16] for hem in ("w", "e") * (E16_COPIES // 2)]
 
 

@@ -349,8 +349,7 @@ def read_out(s: Scheduler, plane_stage: int, p: int, slot: int, earliest: int,
     if far is None:
         dst = s.mem.vector("f32", chip.vxm_stage, now=NEVER_BUSY)
     else:
-        sxm = next(q.stage for q in chip.queues if q.unit == "sxm" and q.hemisphere == far)
-        dst = s.mem.vector("f32", sxm, far, now=NEVER_BUSY, far=True)
+        dst = s.mem.vector("f32", s.sxm_stage[far], far, now=NEVER_BUSY, far=True)
     t_acc = max(earliest, s.mem.taken_after + 1)  # after a freed place's reads
     while True:
         sp = s._store_plan(dst, plane_stage, t_acc + acc_lat)

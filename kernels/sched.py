@@ -295,6 +295,8 @@ class Scheduler:
         self.last_cycle = 0  # last cycle anything lands
         self.vxm_queues = [q.name for q in self.chip.queues if q.unit == "vxm"]
         self.sxm_queues = [q.name for q in self.chip.queues if q.unit == "sxm"]
+        # each hemisphere's SXM stage, beside which values the SXM takes next are kept
+        self.sxm_stage = {q.hemisphere: q.stage for q in self.chip.queues if q.unit == "sxm"}
         self._groups: dict[str, dict[int, list[str]]] = {}  # unit: {stage: its queues}
         for q in self.chip.queues:
             if q.unit in ("vxm", "sxm"):
