@@ -33,6 +33,9 @@ def run(args: argparse.Namespace) -> int:
         save(step.program, args.output)
     out = {"model": weights.config.name, "chip": comp.chip.name,
            "weights_dtype": args.weights_dtype, "pos": args.pos, "chips": 1,
+           # positions the KV cache is reserved for: --context, or the model's own limit
+           # (n_positions / max_position_embeddings) where that is smaller
+           "context": comp.max_context,
            "predicted_cycles": step.predicted_cycles,
            "latency_us": step.predicted_cycles / (comp.chip.clock_ghz * 1e3),
            "instructions": step.program.n_instructions, "memory": plan, "roofline": roof,
@@ -49,7 +52,10 @@ def run(args: argparse.Namespace) -> int:
     con = Console()
     con.print(f"[bold]{out['model']}[/] on [bold]{out['chip']}[/] ({args.weights_dtype} weights):"
               f" step at position {args.pos} = {step.predicted_cycles} cycles = "
-              f"{out['latency_us']:.2f} µs at {comp.chip.clock_ghz} GHz; attention scores on "
+              f"{out['latency_us']:.2f} µs at {comp.chip.clock_ghz} GHz; KV cache for "
+              f"{comp.max_context} positions"
+              + (" (the model's limit)" if comp.max_context < args.context else "")
+              + "; attention scores on "
               f"the {out['attention_scores'].upper()} (the MXM from {comp.attention_mxm_from} "
               "attended positions on)")
     t = Table("region", "bytes", title="memory plan")
@@ -75,7 +81,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights-dtype", choices=["fp16", "int8"], default="fp16",
                    help="weights in SRAM: fp16, or int8 with per-output-channel scales")
     p.add_argument("--pos", type=int, default=0, help="decode position of the step (default 0)")
-    p.add_argument("--context", type=int, default=64, help="positions to reserve KV cache for")
+    p.add_argument("--context", type=int, default=64,
+                   help="positions to reserve KV cache for (at most the model's own limit)")
     p.add_argument("--seed", type=int, default=0, help="seed of a preset's random weights")
     p.add_argument("--emit-asm", metavar="OUT.s", help="write the step as readable assembly")
     p.add_argument("-o", "--output", metavar="OUT.lpx", help="write the step's program image")

@@ -82,6 +82,19 @@ def test_compile_says_when_attention_scores_run_on_a_plane(capsys):
     assert code == 0
     d = json.loads(out)
     assert (d["attention_scores"], d["attention_mxm_from"]) == ("mxm", 4)
+    assert d["context"] == 8
+
+
+def test_compile_reports_the_context_it_reserved_within_the_models_limit(capsys):
+    # tiny holds 64 positions (its config's limit): a larger --context reserves those 64
+    code, out, _ = run(capsys, "compile", "--model", "tiny", "--chip", "mini", "--context",
+                       "1000", "--json")
+    assert code == 0
+    d = json.loads(out)
+    assert d["context"] == 64
+    assert d["memory"]["regions"]["kv_cache"] == json.loads(run(
+        capsys, "compile", "--model", "tiny", "--chip", "mini", "--context", "64",
+        "--json")[1])["memory"]["regions"]["kv_cache"]
 
 
 def test_compare_json_shows_a_deterministic_lpu_beside_the_gpu(capsys):
