@@ -399,15 +399,18 @@ class Compiler:
         spans: list[dict] = []
         # persistent state first, in a fixed order, so every step sees the same addresses
         # K in fp16 (the rows an MXM plane loads, see kernels/attention.py), V in fp32 (the
-        # VXM multiplies it); both hold fp16 values. V goes to the weight slices' spare room
-        # while there is some, spread over all their stages: the weighted sum reads every
-        # position's V, and beside the VXM those reads took the issue slots its products and
-        # sums need (gpt2-small int8 at position 63: 15,602 -> 15,443 cycles)
+        # VXM multiplies it); both hold fp16 values. Both go to the weight slices' spare room
+        # while there is some, spread over all their stages (then beside the VXM): the weighted
+        # sum reads every position's V, and beside the VXM those reads took the issue slots its
+        # products and sums need (gpt2-small int8 at position 63: 15,602 -> 15,443 cycles);
+        # the plane loads every earlier position's K row, and beside the VXM three planes'
+        # rows queued for the same 24 slices, one or two rows a cycle (63 / 127: 13,659 /
+        # 15,136 -> 13,393 / 14,775; position 0 10,731 -> 10,688, 15 12,138 -> 12,195)
         kcache, vcache = [], []
         far = [floor is not None]
         for i in range(cfg.n_layers):
             for cache, nm, dt in ((kcache, "k", "f16"), (vcache, "v", "f32")):
-                vecs = [[self._cache_vector(s, dt, far if nm == "v" else [False])
+                vecs = [[self._cache_vector(s, dt, far)
                          for _ in range(lay.n_qvec)] for _ in range(self.max_context)]
                 cache.append(vecs)
                 placement = [(v.slices[j], v.addr, 1) for row in vecs for v in row

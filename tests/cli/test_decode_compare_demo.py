@@ -28,8 +28,11 @@ def test_decode_json_has_the_contract_fields_and_is_deterministic(capsys):
     # one step per consumed position: 2 prompt tokens + 3 generated - the last
     assert len(d["cycles_per_token"]) == 4 == len(d["latency_us_per_token"])
     assert d["deterministic"] is True
-    # attention grows with the position, so every step is at least as long as the one before
-    assert d["cycles_per_token"] == sorted(d["cycles_per_token"])
+    # attention grows with the position: the last step is longer than the first. (Not every
+    # step than the one before: the list scheduler places each operation at its first free
+    # slot, and one more position can shift the rest a few cycles either way: tiny at
+    # positions 0-3 took 1,286 / 1,324 / 1,320 / 1,331 cycles, each what its schedule said.)
+    assert d["cycles_per_token"][-1] > d["cycles_per_token"][0]
 
 
 def test_decode_twice_gives_the_same_tokens_and_cycles(capsys):
