@@ -32,6 +32,17 @@ from lpu.kernels.vector_ops import F16_F32, round16, tree
 # (12,689 / 12,718 at 20, 13,124 / 12,762 at 24), demo fp16 (1) 48-64; on mini, tiny (4)
 # 4 positions (2,770 / 2,856 at 3, 3,020 / 2,846 at 4). Other chips take tsp-v1's.
 MXM_FROM_WORK = {"tsp-v1": 56, "mini": 16}
+# The weighted sum's products go into running sums, WS_RUN positions each (one add a
+# position, the running sum taken off its stream where the next add can issue as it passes),
+# once a layer's products (attended positions x head vectors) reach WS_CHAIN_WORK; below,
+# pairs then a tree. Every product, its broadcast and V pass the VXM's stage on the streams,
+# 64 a cycle there on tsp-v1: a pair and its tree move ~20 streams a position, a running sum
+# ~12, but its adds wait for each other. Measured (benchmarks/long_context.py, 2026-12-04,
+# gpt2-small int8, 3 head vectors, tree / running sums): 31 12,872 / 12,963, 47 13,214 /
+# 13,144, 63 13,393 / 13,310, 95 14,176 / 13,855, 127 14,775 / 14,349; demo fp16 (1 head
+# vector) 63 3,364 / 3,390, 127 3,509 / 3,490.
+WS_RUN = 8
+WS_CHAIN_WORK = 144
 # copies of each window's fp16 weights for the broadcasts to read (see _weights16): half in
 # each hemisphere
 E16_COPIES = 4
@@ -117,10 +128,11 @@ def _weights16(s: Scheduler, es: list[Vec]) -> list[list[Vec]]:
 
 
 def attention_mxm(s: Scheduler, q: Vec, kc: list[Vec], vc: list[Vec], n_heads: int,
-                  head_dim: int, scale: float) -> Vec:
+                  head_dim: int, scale: float, head_vectors: int = 1) -> Vec:
     """One head vector's attention output (f32, head-aligned lanes like q) over the cached
     positions kc (f16 K rows) and vc (f32 V vectors holding fp16 values), this step's included.
-    n_heads: heads in this vector (the first n_heads slots of head_dim lanes)."""
+    n_heads: heads in this vector (the first n_heads slots of head_dim lanes); head_vectors:
+    how many a layer has (they share the streams, see WS_CHAIN_WORK)."""
     L = s.chip.lanes
     n = len(kc)
     lane = np.arange(L)
@@ -185,10 +197,19 @@ def attention_mxm(s: Scheduler, q: Vec, kc: list[Vec], vc: list[Vec], n_heads: i
         return ("mul", [vc[t]], {}, ("permute", [e16[t % len(e16)][w]],
                                      {"sg": 4, "map": s.b.lane_map(bmap)}))
 
+    if n * head_vectors >= WS_CHAIN_WORK:  # running sums, interleaved
+        terms: list[Vec] = []
+        n_runs = -(-n // WS_RUN)
+        for t in range(n):
+            if t < n_runs:
+                terms.append(s.op("mul", [vc[t]], "f32", feed=product(t)[3]))
+            else:
+                terms[t % n_runs] = s.op("add", [terms[t % n_runs]], "f32", feed=product(t))
+        return s.op("mul", [tree(s, "add", terms), r], "f32")
     # the add tree's first level takes the odd position's product straight off its stream
     # (and each multiply its broadcast from the SXM); the even one's is written. Sums paired
     # at the next level are kept apart (else one is copied first)
-    terms: list[Vec] = []
+    terms = []
     for t in range(0, n, 2):
         even = s.op("mul", [vc[t]], "f32", feed=product(t)[3])
         terms.append(even if t + 1 == n else s.op(

@@ -639,7 +639,7 @@ class Compiler:
             hpv = self.layout.heads_per_vec
             return [attention_mxm(s, qv, [kc[t][j] for t in range(pos + 1)],
                                   [vc[t][j] for t in range(pos + 1)],
-                                  min(hpv, self.cfg.n_heads - j * hpv), hd, scale)
+                                  min(hpv, self.cfg.n_heads - j * hpv), hd, scale, len(q))
                     for j, qv in enumerate(q)]
         out = []
         # a power of two (head_dim 64: 1/8) scales q once instead of every score: the products

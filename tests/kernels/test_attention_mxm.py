@@ -46,6 +46,22 @@ def test_mxm_scores_decode_like_the_reference(cfg, chip):
     match_reference(res, w, "fp16", prompt, new)
 
 
+@pytest.mark.parametrize("cfg", [PRESETS["tiny"], ODD], ids=["tiny", "odd-heads"])
+def test_running_sums_decode_like_the_reference(cfg, monkeypatch):
+    # the weighted sum in running sums of WS_RUN positions from the first plane-path step
+    # on (18 + 3 positions: up to 3 runs, the last one shorter), not pairs and a tree
+    import lpu.kernels.attention as att
+
+    monkeypatch.setattr(att, "WS_CHAIN_WORK", 1)
+    w = random_weights(cfg, 0)
+    prompt = [(5 * i + 1) % cfg.vocab_size for i in range(18)]
+    dec = LpuDecoder(w, "mini", "fp16", max_context=len(prompt) + 3)
+    dec.compiler.attention_mxm_from = 1
+    res = dec.decode(prompt, 3)
+    assert res.deterministic
+    match_reference(res, w, "fp16", prompt, 3)
+
+
 def test_the_plane_path_is_the_one_that_ran():
     # the last step attends to 20 positions: two 16-row chunks, one product per head and chunk
     cfg = ODD
