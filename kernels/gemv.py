@@ -446,6 +446,13 @@ def _load_block(s: Scheduler, walloc: WeightAlloc, hem: Hemisphere, ws: list[str
     start where the cycle's free ones do); its slice reads it onto that stream."""
     g = nbytes(wdt)
     c = max(cursor, ready)
+    # the banks of the weight slices that also hold other values (MemAlloc.open_far: from
+    # walloc.top up): a weight read there must not meet a write of one in the same cycle, so
+    # those reads check and take their bank like any other read. Each slice's words of this
+    # block take its next addresses (below), known before their cycles are
+    bw = s.chip.bank_words
+    far_bank = walloc.top // bw if walloc.top < s.chip.mem_words else None
+    a_next = [walloc.next.get(q, 0) for q in ws[:n_streams]]
     wc: list[int] = []
     lo_c: list[int] = []  # first stream of each of those cycles
     nrows_c: list[int] = []  # rows loaded in each
@@ -457,7 +464,9 @@ def _load_block(s: Scheduler, walloc: WeightAlloc, hem: Hemisphere, ws: list[str
             cap -= cap % ROW_GROUP
         m0 = ((nvalid - need) * g) % n_streams  # the slice of this cycle's first word
         if cap > 0 and s.res.queue_free(f"mxm{p}.w", c) and _weights_fit(
-                s, hem, ws, dists, ivs, c, lo, lo + min(cap, need) * g, rd_lat, m0, n_streams):
+                s, hem, ws, dists, ivs, c, lo, lo + min(cap, need) * g, rd_lat, m0, n_streams,
+                None if far_bank is None else (far_bank, a_next, (nvalid - need) * g,
+                                               slice_of)):
             wc.append(c)
             lo_c.append(lo)
             nrows_c.append(min(cap, need))
@@ -511,6 +520,10 @@ def _load_block(s: Scheduler, walloc: WeightAlloc, hem: Hemisphere, ws: list[str
         if busy.intersection(t_rds):
             raise AssertionError(f"weight slice {ws[m]} double-booked")
         busy.update(t_rds)
+        if far_bank is not None:
+            sl = slice_of[ws[m]]
+            s.res.bank_use.update((sl, a // bw, t) for a, t in zip(
+                a_o[lo_i:hi_i], t_rds, strict=True) if a >= far_bank * bw)
         i0 = lo_i
         for i in range(lo_i + 1, hi_i + 1):
             if i == hi_i or t_o[i] != t_o[i - 1] + 1 or j_o[i] != j_o[i0]:
@@ -594,12 +607,15 @@ def _gemv_latency(s: Scheduler, block_rows: list[int], xs: list[Vec], hems: list
 
 def _weights_fit(s: Scheduler, hem: Hemisphere, ws: list[str], dists: list[int],
                  ivs: list[tuple[int, int]], tc: int, lo: int, hi: int, rd: int, m0: int,
-                 n: int) -> bool:
+                 n: int, far: tuple | None = None) -> bool:
     """Are streams lo..hi-1 free to deliver words at plane cycle tc, stream j from weight
-    slice (m0 + j - lo) mod n (see _load_block), and those slices free to read them?"""
+    slice (m0 + j - lo) mod n (see _load_block), and those slices free to read them? far =
+    (first bank with other values, each slice's next address, the cycle's first word, slice
+    index by name): words in those banks also need their bank free of writes."""
     w = s.res.wave(hem.to_plane, hem.plane_stage, tc)
     busy, waves = s.res.queue_busy, s.res.waves
     ww = s.res.weight_waves.get((hem.to_plane, w))
+    bw = s.chip.bank_words
     for j in range(lo, hi):
         m = (m0 + j - lo) % n
         lo_j, hi_j = ivs[m]
@@ -607,8 +623,13 @@ def _weights_fit(s: Scheduler, hem: Hemisphere, ws: list[str], dists: list[int],
             a, b = ww[1][j]
             if not (hi_j < a or b < lo_j):
                 return False
-        if tc - rd - dists[m] in busy.get(ws[m], ()):
+        t_rd = tc - rd - dists[m]
+        if t_rd in busy.get(ws[m], ()):
             return False
+        if far is not None:
+            bank = (far[1][m] + (far[2] + j - lo) // n) // bw
+            if bank >= far[0] and not s.res.bank_free(far[3][ws[m]], bank, t_rd):
+                return False
         taken = waves.get((hem.to_plane, j, w))
         if taken and any(not (hi_j < a or b < lo_j) for a, b in taken):
             return False
