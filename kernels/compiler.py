@@ -158,6 +158,8 @@ class Compiler:
         self._words: dict[str, tuple[bytes | None, np.ndarray]] = {}  # name: (layout, words)
         self._plans: dict = {}  # weight placement of each GEMV (the same for every step)
         self._runs: dict[str, np.ndarray] = {}  # weight segment: its runs, shared by steps
+        # the KV cache's places, and the allocator's state after them (_schedule_step)
+        self._kv_places: tuple | None = None
         self._prepare()
 
     # ---- host-side preparation of every GEMV -------------------------------------------------
@@ -406,14 +408,26 @@ class Compiler:
         # the plane loads every earlier position's K row, and beside the VXM three planes'
         # rows queued for the same 24 slices, one or two rows a cycle (63 / 127: 13,659 /
         # 15,136 -> 13,393 / 14,775; position 0 10,731 -> 10,688, 15 12,138 -> 12,195)
-        kcache, vcache = [], []
-        far = [floor is not None]
+        # The places are the same for every step (and every scheduler: the same MemAlloc from
+        # the same state), so they are chosen once and replayed with the allocator's state
+        # after them: choosing them took ~half of a step's compile for 1,024 positions
+        if self._kv_places is None:
+            kc0, vc0 = [], []
+            far = [floor is not None]
+            for _ in range(cfg.n_layers):
+                for cache, dt in ((kc0, "f16"), (vc0, "f32")):
+                    cache.append([[self._cache_vector(s, dt, far) for _ in range(lay.n_qvec)]
+                                  for _ in range(self.max_context)])
+            self._kv_places = (kc0, vc0, dict(s.mem.next), s.mem.taken_after)
+        else:
+            s.mem.next = dict(self._kv_places[2])
+            s.mem.taken_after = self._kv_places[3]
+        # this step's own lists: its attention replaces the entries at pos
+        kcache = [[list(row) for row in layer] for layer in self._kv_places[0]]
+        vcache = [[list(row) for row in layer] for layer in self._kv_places[1]]
         for i in range(cfg.n_layers):
             for cache, nm, dt in ((kcache, "k", "f16"), (vcache, "v", "f32")):
-                vecs = [[self._cache_vector(s, dt, far)
-                         for _ in range(lay.n_qvec)] for _ in range(self.max_context)]
-                cache.append(vecs)
-                placement = [(v.slices[j], v.addr, 1) for row in vecs for v in row
+                placement = [(v.slices[j], v.addr, 1) for row in cache[i] for v in row
                              for j in range(v.g)]
                 s.b.data(f"{i}.kv.{nm}", dt, (self.max_context, lay.n_qvec * L), placement)
         consts = self._constants(s, pos)

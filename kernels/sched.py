@@ -180,20 +180,26 @@ class MemAlloc:
         return self._by_distance[(stage, far)]
 
     def _candidates(self, near_stage: int, h: str, g: int, avoid: tuple[str, ...],
-                    far: bool = False, groups: int = 3
-                    ) -> list[tuple[list[str], dict[str, int]]]:
+                    far: bool = False, groups: int = 3, bank: int = 0
+                    ) -> list[tuple[list[str], dict[str, int], list[tuple]]]:
         """Slice groups to choose a vector's planes from: for each of the `groups` nearest
-        stages of hemisphere h, the slices at or beyond it (enough for g planes)."""
-        key = (near_stage, h, g, avoid, far, groups)
+        stages of hemisphere h, the slices at or beyond it (enough for g planes), their
+        distances, and per slice what candidates() sorts by but the next free address:
+        (its `next` key in this bank, the bank's first word it may take, distance, position
+        in the group, name). Asked ~10^5 times a step: built once per key."""
+        key = (near_stage, h, g, avoid, far, groups, bank)
         if key not in self._cand:
             chip = self.chip
             names = [q for q in self.slices_by_distance(near_stage, far)
                      if q.startswith(f"mem.{h}") and q not in avoid]
             dist = {q: abs(chip.queue(q).stage - near_stage) for q in names}
+            base = bank * chip.bank_words
+            floor = self.floor if far else {}
             out = []
             for d0 in sorted(set(dist.values()))[:groups]:
                 grp = [q for q in names if dist[q] >= d0][: max(g, chip.mem_slices_per_stage)]
-                out.append((grp, dist))
+                out.append((grp, dist, [((q, bank), max(base, floor.get(q, 0)), dist[q], i, q)
+                                        for i, q in enumerate(grp)]))
             if len(self._cand) > 4096:
                 self._cand.clear()
             self._cand[key] = out
@@ -241,17 +247,17 @@ class MemAlloc:
         g = nbytes(dtype)
         chip = self.chip
         nxt = self.next
-        floor = self.floor if far else {}
         cands = []
         for bank in range(chip.mem_banks):
             base = bank * chip.bank_words
             for h in ("w", "e") if hemisphere is None else (hemisphere,):
-                for grp, dists in self._candidates(near_stage, h, g, avoid, far, groups):
+                for grp, dists, slots in self._candidates(near_stage, h, g, avoid, far,
+                                                          groups, bank):
                     if len(grp) < g:
                         continue
                     # least used first, then nearest, then as listed (a stable sort's order)
-                    keyed = sorted([(nxt.get((q, bank), max(base, floor.get(q, 0))), dists[q],
-                                     i, q) for i, q in enumerate(grp)])[:g]
+                    keyed = sorted([(nxt.get(k, d0), d, i, q)
+                                    for k, d0, d, i, q in slots])[:g]
                     pick = tuple(k[3] for k in keyed)
                     addr = keyed[-1][0]  # the highest next address of the g picked
                     top = base + chip.bank_words - (RESERVE_WORDS if run_time else 0)
