@@ -452,7 +452,7 @@ def _load_block(s: Scheduler, walloc: WeightAlloc, hem: Hemisphere, ws: list[str
     # block take its next addresses (below), known before their cycles are
     bw = s.chip.bank_words
     far_bank = walloc.top // bw if walloc.top < s.chip.mem_words else None
-    a_next = [walloc.next.get(q, 0) for q in ws[:n_streams]]
+    a_next = None if far_bank is None else [walloc.next.get(q, 0) for q in ws[:n_streams]]
     wc: list[int] = []
     lo_c: list[int] = []  # first stream of each of those cycles
     nrows_c: list[int] = []  # rows loaded in each
@@ -522,7 +522,7 @@ def _load_block(s: Scheduler, walloc: WeightAlloc, hem: Hemisphere, ws: list[str
         busy.update(t_rds)
         if far_bank is not None:
             sl = slice_of[ws[m]]
-            s.res.bank_use.update((sl, a // bw, t) for a, t in zip(
+            s.res.take_banks((sl, a // bw, t) for a, t in zip(
                 a_o[lo_i:hi_i], t_rds, strict=True) if a >= far_bank * bw)
         i0 = lo_i
         for i in range(lo_i + 1, hi_i + 1):

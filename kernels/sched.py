@@ -8,7 +8,7 @@ is free, and its result can ride a free wave to free slices. Nothing is left to 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -75,6 +75,10 @@ class Resources:
 
     def take_bank(self, sl: int, bank: int, t: int) -> None:
         self.bank_use.add((sl, bank, t))
+
+    def take_banks(self, uses: Iterable[tuple[int, int, int]]) -> None:
+        """take_bank for many (slice, bank, cycle) at once (a weight block's reads)."""
+        self.bank_use.update(uses)
 
     def group_free(self, d: int, base: int, g: int, w: int, lo: int, hi: int) -> bool:
         """Are streams base..base+g-1 free on wave w over [lo, hi] (as find_group asks)?"""
@@ -745,6 +749,9 @@ class _FreeResources(Resources):
         return True
 
     def take_bank(self, sl: int, bank: int, t: int) -> None:
+        pass
+
+    def take_banks(self, uses: Iterable[tuple[int, int, int]]) -> None:
         pass
 
     def find_group(self, d: int, g: int, w: int, lo: int, hi: int, top: bool = False

@@ -33,5 +33,6 @@ def test_a_bare_import_from_the_root_is_not_our_folder(name):
 def test_our_packages_still_import_under_lpu():
     code = ("import lpu.kernels.compiler, lpu.traces, lpu.assembler, lpu.isa.table; "
             "print(lpu.assembler.assemble.__name__)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         check=True).stdout
     assert out.strip() == "assemble"
